@@ -1,0 +1,45 @@
+//! Embeds `static/` pre-compressed: for each file, its gzip form and a content hash used in
+//! URLs (`/static/app.css?v=<hash>`) so browsers may cache it for a year.
+
+use std::io::Write;
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-changed=static");
+    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let mut entries: Vec<_> = std::fs::read_dir("static")
+        .expect("static/ exists")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    let mut table = String::from("pub static ASSETS: &[Asset] = &[\n");
+    for entry in entries {
+        let path = entry.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let raw = std::fs::read(&path).expect("readable asset");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&raw).unwrap();
+        let gz = gz.finish().unwrap();
+        let gz_path = Path::new(&out_dir).join(format!("{name}.gz"));
+        std::fs::write(&gz_path, &gz).unwrap();
+        let hash = sha2_hex(&raw);
+        let abs = std::fs::canonicalize(&path).unwrap();
+        table.push_str(&format!(
+            "    Asset {{ name: {name:?}, hash: {:?}, raw: include_bytes!({:?}), gzip: include_bytes!({:?}) }},\n",
+            &hash[..12],
+            abs.display().to_string(),
+            gz_path.display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    std::fs::write(Path::new(&out_dir).join("assets.rs"), table).unwrap();
+}
+
+fn sha2_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

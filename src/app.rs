@@ -1,0 +1,156 @@
+//! Wires the subsystems together and owns shutdown: opens the store, binds the listener,
+//! prints where to go, runs the web server and housekeeping until SIGINT/SIGTERM.
+
+use crate::accounts::Accounts;
+use crate::cli::{store_options, CliError, Exit, VERSION};
+use crate::config::{Config, TlsFiles};
+use crate::model::Timestamp;
+use crate::store::Store;
+use crate::web::{self, AppState, Facts, WebDeps};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How often expired sessions are swept.
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(300);
+
+/// Runs `gatewatch serve` to completion.
+pub fn serve(cfg: Config) -> Result<(), CliError> {
+    if let Err(msg) = crate::logging::init(&cfg.log) {
+        return Err(CliError::new(Exit::Config, msg));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(Exit::Failure, format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(serve_async(cfg))
+}
+
+async fn serve_async(cfg: Config) -> Result<(), CliError> {
+    let store = Store::open(&cfg.data_dir, store_options(&cfg)).map_err(|e| {
+        CliError::new(
+            Exit::Store,
+            format!("cannot open the database in {}: {e}", cfg.data_dir.display()),
+        )
+    })?;
+    let store = Arc::new(store);
+    let tls = match &cfg.web.tls {
+        Some(files) => Some(web::tls::server_config(files, &cfg.data_dir).map_err(|e| {
+            let hint = match files {
+                TlsFiles::SelfSigned => format!("check that {} is writable", cfg.data_dir.display()),
+                TlsFiles::User { .. } => "check web.cert_file and web.key_file".to_string(),
+            };
+            CliError::new(Exit::Config, format!("TLS: {e}; {hint}"))
+        })?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.web.listen)
+        .await
+        .map_err(|e| bind_error(cfg.web.listen, e))?;
+    let local = listener.local_addr().unwrap_or(cfg.web.listen);
+
+    let accounts = Arc::new(Accounts::new(store, cfg.auth.clone()));
+    let needs_setup = accounts
+        .needs_setup()
+        .map_err(|e| CliError::new(Exit::Store, e.to_string()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let urls = display_urls(scheme, local);
+    let setup_token = crate::accounts::random_token(12);
+    let shutdown = CancellationToken::new();
+    let state = Arc::new(AppState {
+        accounts: accounts.clone(),
+        config: Arc::new(cfg),
+        facts: Facts {
+            version: VERSION,
+            started_at: Timestamp::now(),
+            started: Instant::now(),
+            urls: urls.clone(),
+            tls: tls.is_some(),
+        },
+        setup_token: setup_token.clone(),
+        metrics: Default::default(),
+        shutdown: shutdown.clone(),
+        clock: Arc::new(Timestamp::now),
+    });
+
+    // The console is where a first-time user looks; say where to go.
+    println!("gatewatch {VERSION} listening on {}", urls.join(" "));
+    if needs_setup {
+        println!(
+            "first start: create the admin account at {}setup?token={setup_token}",
+            urls[0]
+        );
+        println!("(or run `gatewatch user add NAME --role admin`)");
+    }
+    tracing::info!(listen = %local, tls = state.facts.tls, data_dir = %state.config.data_dir.display(), "serving");
+
+    let housekeeping = tokio::spawn(housekeeping(accounts, shutdown.clone()));
+    let web = tokio::spawn(web::run(WebDeps { listener, tls, state }, shutdown.clone()));
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    let _ = web.await;
+    let _ = housekeeping.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> CliError {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another program uses this port; pick another with --listen or web.listen"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port above 1024"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this machine has no such address; use 127.0.0.1, 0.0.0.0 or one of its own"
+        }
+        _ => "check web.listen",
+    };
+    CliError::new(Exit::Listen, format!("cannot listen on {addr}: {e} ({hint})"))
+}
+
+/// The URLs to print: an unspecified address is shown as loopback, which always works locally.
+fn display_urls(scheme: &str, addr: SocketAddr) -> Vec<String> {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    vec![format!("{scheme}://{host}:{}/", addr.port())]
+}
+
+async fn housekeeping(accounts: Arc<Accounts>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(HOUSEKEEPING_PERIOD) => {}
+        }
+        let a = accounts.clone();
+        let result = tokio::task::spawn_blocking(move || a.prune_sessions(Timestamp::now())).await;
+        match result {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(removed = n, "pruned expired sessions"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune sessions"),
+            _ => {}
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,946 @@
+//! Configuration: a TOML file, `GATEWATCH_*` environment variables and command-line flags,
+//! merged with the precedence flags > env > file > default.
+//!
+//! [`RawConfig`] is what users write; every field carries a doc comment, and both
+//! `gatewatch config example` and the env-variable names are generated from it (through
+//! its JSON schema), so the docs cannot drift from the code. [`Config`] is the validated,
+//! typed result the rest of the program uses. Errors name the key and, for the file, the line.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the config file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_PATHS: [&str; 2] = [
+    "/etc/gatewatch/gatewatch.toml",
+    "/usr/local/etc/gatewatch/gatewatch.toml",
+];
+
+/// Prefix of environment variables that set config keys, e.g. `GATEWATCH_WEB_LISTEN`.
+pub const ENV_PREFIX: &str = "GATEWATCH_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{key} ({origin}): {message}")]
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
+}
+
+/// The gatewatch configuration file.
+///
+/// Every key can also be set with an environment variable named `GATEWATCH_` followed by
+/// the section and key in upper case, e.g. `GATEWATCH_WEB_LISTEN=0.0.0.0:8443`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// Directory for the database, TLS certificate and other state. Default:
+    /// /var/db/gatewatch when run as root, ./gatewatch-data otherwise.
+    pub data_dir: Option<PathBuf>,
+    /// The web UI and JSON API.
+    pub web: RawWeb,
+    /// Logins, sessions and lockout.
+    pub auth: RawAuth,
+    /// The LMDB database.
+    pub store: RawStore,
+    /// Diagnostic logging of the gatewatch process itself.
+    pub log: RawLog,
+}
+
+/// The web UI and JSON API.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWeb {
+    /// Address and port the web server listens on.
+    pub listen: String,
+    /// Serve HTTPS. Set to false only behind a TLS-terminating reverse proxy (same as --http).
+    pub tls: bool,
+    /// PEM certificate chain. When unset, a self-signed certificate is generated on first
+    /// start and kept in the data dir.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key for cert_file.
+    pub key_file: Option<PathBuf>,
+    /// Host header values accepted (e.g. "gw.example.lan"). Empty accepts any host.
+    pub trusted_hosts: Vec<String>,
+    /// Reverse proxies (addresses or CIDRs) whose X-Forwarded-For header is believed when
+    /// recording a client's address for lockout and audit.
+    pub trusted_proxies: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Time a client has to send the request headers (and finish the TLS handshake).
+    pub header_timeout: String,
+    /// Time a whole request may take, body included.
+    pub request_timeout: String,
+    /// Concurrent connections served; further ones wait.
+    pub max_connections: usize,
+}
+
+impl Default for RawWeb {
+    fn default() -> Self {
+        RawWeb {
+            listen: "127.0.0.1:8443".into(),
+            tls: true,
+            cert_file: None,
+            key_file: None,
+            trusted_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            header_timeout: "10s".into(),
+            request_timeout: "30s".into(),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Logins, sessions and lockout.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAuth {
+    /// A session ends after this long without a request.
+    pub session_idle_timeout: String,
+    /// A session ends this long after login, active or not.
+    pub session_lifetime: String,
+    /// Failed logins (per account and per source address) before lockout.
+    pub lockout_threshold: u32,
+    /// How long an account or address stays locked out.
+    pub lockout_duration: String,
+}
+
+impl Default for RawAuth {
+    fn default() -> Self {
+        RawAuth {
+            session_idle_timeout: "30m".into(),
+            session_lifetime: "12h".into(),
+            lockout_threshold: 5,
+            lockout_duration: "15m".into(),
+        }
+    }
+}
+
+/// The LMDB database.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStore {
+    /// Initial size of the memory map in MiB; it doubles by itself when full.
+    pub map_size_mib: usize,
+    /// The map never grows beyond this many MiB.
+    pub max_map_size_mib: usize,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            map_size_mib: 64,
+            max_map_size_mib: if cfg!(target_pointer_width = "64") {
+                16 * 1024
+            } else {
+                1024
+            },
+        }
+    }
+}
+
+/// Diagnostic logging of the gatewatch process itself.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    /// Level or filter: error, warn, info, debug, trace, or a filter like "gatewatch=debug".
+    pub level: String,
+    /// Where log lines go: "stderr" or "syslog" (the local /dev/log or /var/run/log).
+    pub target: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: "info".into(),
+            target: "stderr".into(),
+        }
+    }
+}
+
+/// Settings given as command-line flags; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub plain_http: bool,
+}
+
+/// Where a setting came from, for error messages and the settings page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File { path: PathBuf, line: usize },
+    Env(String),
+    Flag(&'static str),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File { path, line } => write!(f, "{}, line {line}", path.display()),
+            Origin::Env(var) => write!(f, "env {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub web: WebConfig,
+    pub auth: AuthConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+    /// The file it was read from, if any.
+    pub source_file: Option<PathBuf>,
+    /// Every key with its effective value (secrets masked) and origin, for the settings page.
+    pub effective: Vec<(String, String, Origin)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub trusted_hosts: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_body_bytes: usize,
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// `Some` means serve HTTPS; the paths are the user's or the generated self-signed pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsFiles {
+    SelfSigned,
+    User { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub session_idle_timeout: Duration,
+    pub session_lifetime: Duration,
+    pub lockout_threshold: u32,
+    pub lockout_duration: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub map_size: usize,
+    pub max_map_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub target: LogTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    Syslog,
+}
+
+/// Loads the configuration: `file` if given (it must exist), else the first default path
+/// that exists, else nothing; then `env` (pass `std::env::vars()`), then `flags`.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &Overrides,
+) -> Result<Config, ConfigError> {
+    let path = match file {
+        Some(p) => Some(p.to_path_buf()),
+        None => DEFAULT_CONFIG_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file()),
+    };
+    let text = match &path {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+            path: p.clone(),
+            source,
+        })?,
+        None => String::new(),
+    };
+    load_from_str(&text, path.as_deref(), env, flags)
+}
+
+/// As [`load`], with the file's text already read (`path` is only used in messages).
+pub fn load_from_str(
+    text: &str,
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &Overrides,
+) -> Result<Config, ConfigError> {
+    let shown_path = path.unwrap_or(Path::new("config")).to_path_buf();
+    let file_err = |message: String| ConfigError::File {
+        path: shown_path.clone(),
+        message,
+    };
+    // Parse the file on its own first so that unknown keys and bad types are reported with
+    // the file's line and column.
+    let _: RawConfig = toml::from_str(text).map_err(|e| file_err(e.to_string()))?;
+    let doc: toml_edit::ImDocument<&str> =
+        toml_edit::ImDocument::parse(text).map_err(|e| file_err(e.to_string()))?;
+    let mut merged: toml::Table = toml::from_str(text).map_err(|e| file_err(e.to_string()))?;
+
+    let keys = schema_keys();
+    let mut origins: Vec<(String, Origin)> = Vec::new();
+    for key in &keys {
+        if let Some(span) = key_span(&doc, &key.path) {
+            let line = text[..span.min(text.len())].matches('\n').count() + 1;
+            origins.push((
+                key.dotted(),
+                Origin::File {
+                    path: shown_path.clone(),
+                    line,
+                },
+            ));
+        }
+    }
+
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    env.sort();
+    for (var, value) in env {
+        let Some(key) = keys.iter().find(|k| k.env_var() == var) else {
+            // Other programs' variables share the prefix rarely; ours are listed in
+            // `gatewatch config example`. RUST_LOG-style helpers are not config keys.
+            if IGNORED_ENV.contains(&var.as_str()) {
+                continue;
+            }
+            return Err(ConfigError::Env {
+                var,
+                message: "not a configuration key (see `gatewatch config example`)".into(),
+            });
+        };
+        let parsed = key.kind.parse_env(&value).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
+        // Check this one value against the types on its own, so the error names the variable.
+        let mut single = toml::Table::new();
+        set_path(&mut single, &key.path, parsed.clone());
+        toml::Value::Table(single)
+            .try_into::<RawConfig>()
+            .map_err(|e| ConfigError::Env {
+                var: var.clone(),
+                message: e.to_string().trim().to_string(),
+            })?;
+        set_path(&mut merged, &key.path, parsed);
+        set_origin(&mut origins, key.dotted(), Origin::Env(var));
+    }
+
+    if let Some(dir) = &flags.data_dir {
+        let v = toml::Value::String(dir.to_string_lossy().into_owned());
+        set_path(&mut merged, &["data_dir".into()], v);
+        set_origin(&mut origins, "data_dir".into(), Origin::Flag("--data-dir"));
+    }
+    if let Some(listen) = &flags.listen {
+        set_path(
+            &mut merged,
+            &["web".into(), "listen".into()],
+            toml::Value::String(listen.clone()),
+        );
+        set_origin(&mut origins, "web.listen".into(), Origin::Flag("--listen"));
+    }
+    if flags.plain_http {
+        set_path(
+            &mut merged,
+            &["web".into(), "tls".into()],
+            toml::Value::Boolean(false),
+        );
+        set_origin(&mut origins, "web.tls".into(), Origin::Flag("--http"));
+    }
+
+    let raw: RawConfig = toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let origin_of = |key: &str| {
+        origins
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, o)| o.clone())
+            .unwrap_or(Origin::Default)
+    };
+    let mut config = validate(raw.clone(), &origin_of)?;
+    config.source_file = path.map(Path::to_path_buf);
+    config.effective = effective_settings(&raw, &keys, &origin_of);
+    Ok(config)
+}
+
+/// Variables with our prefix that are not config keys.
+const IGNORED_ENV: [&str; 2] = ["GATEWATCH_LOG", "GATEWATCH_CONFIG"];
+
+fn set_origin(origins: &mut Vec<(String, Origin)>, key: String, origin: Origin) {
+    origins.retain(|(k, _)| *k != key);
+    origins.push((key, origin));
+}
+
+fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        key: key.to_string(),
+        origin: origin_of(key).to_string(),
+        message,
+    };
+    let duration = |key: &str, value: &str| -> Result<Duration, ConfigError> {
+        let d = humantime::parse_duration(value).map_err(|e| {
+            invalid(
+                key,
+                format!("\"{value}\" is not a duration ({e}); write e.g. \"30s\", \"15m\", \"12h\""),
+            )
+        })?;
+        if d.is_zero() {
+            return Err(invalid(key, "must be longer than zero".into()));
+        }
+        Ok(d)
+    };
+    let positive = |key: &str, n: usize| -> Result<usize, ConfigError> {
+        if n == 0 {
+            Err(invalid(key, "must be at least 1".into()))
+        } else {
+            Ok(n)
+        }
+    };
+
+    let listen: SocketAddr = raw.web.listen.parse().map_err(|_| {
+        invalid(
+            "web.listen",
+            format!(
+                "\"{}\" is not an address:port; write e.g. \"127.0.0.1:8443\" or \"[::]:8443\"",
+                raw.web.listen
+            ),
+        )
+    })?;
+    let tls = match (raw.web.tls, raw.web.cert_file, raw.web.key_file) {
+        (false, _, _) => None,
+        (true, None, None) => Some(TlsFiles::SelfSigned),
+        (true, Some(cert), Some(key)) => {
+            for (name, p) in [("web.cert_file", &cert), ("web.key_file", &key)] {
+                if !p.is_file() {
+                    return Err(invalid(name, format!("{} is not a readable file", p.display())));
+                }
+            }
+            Some(TlsFiles::User { cert, key })
+        }
+        (true, Some(_), None) => {
+            return Err(invalid(
+                "web.key_file",
+                "cert_file is set, so key_file is needed too".into(),
+            ))
+        }
+        (true, None, Some(_)) => {
+            return Err(invalid(
+                "web.cert_file",
+                "key_file is set, so cert_file is needed too".into(),
+            ))
+        }
+    };
+    let mut trusted_proxies = Vec::new();
+    for p in &raw.web.trusted_proxies {
+        let net = p
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    "web.trusted_proxies",
+                    format!("\"{p}\" is not an address or CIDR, e.g. \"10.0.0.1\" or \"10.0.0.0/24\""),
+                )
+            })?;
+        trusted_proxies.push(net);
+    }
+    let web = WebConfig {
+        listen,
+        tls,
+        trusted_hosts: raw
+            .web
+            .trusted_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        trusted_proxies,
+        max_body_bytes: positive("web.max_body_bytes", raw.web.max_body_bytes)?,
+        header_timeout: duration("web.header_timeout", &raw.web.header_timeout)?,
+        request_timeout: duration("web.request_timeout", &raw.web.request_timeout)?,
+        max_connections: positive("web.max_connections", raw.web.max_connections)?,
+    };
+    let auth = AuthConfig {
+        session_idle_timeout: duration("auth.session_idle_timeout", &raw.auth.session_idle_timeout)?,
+        session_lifetime: duration("auth.session_lifetime", &raw.auth.session_lifetime)?,
+        lockout_threshold: positive("auth.lockout_threshold", raw.auth.lockout_threshold as usize)? as u32,
+        lockout_duration: duration("auth.lockout_duration", &raw.auth.lockout_duration)?,
+    };
+    let map_size_mib = positive("store.map_size_mib", raw.store.map_size_mib)?;
+    if raw.store.max_map_size_mib < map_size_mib {
+        return Err(invalid(
+            "store.max_map_size_mib",
+            format!("must be at least store.map_size_mib ({map_size_mib})"),
+        ));
+    }
+    let store = StoreConfig {
+        map_size: map_size_mib.saturating_mul(1 << 20),
+        max_map_size: raw.store.max_map_size_mib.saturating_mul(1 << 20),
+    };
+    if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+        return Err(invalid(
+            "log.level",
+            format!(
+                "\"{}\" is not a level or filter; write e.g. \"info\" or \"debug\"",
+                raw.log.level
+            ),
+        ));
+    }
+    let target = match raw.log.target.as_str() {
+        "stderr" => LogTarget::Stderr,
+        "syslog" => LogTarget::Syslog,
+        other => {
+            return Err(invalid(
+                "log.target",
+                format!("\"{other}\" is not a target; write \"stderr\" or \"syslog\""),
+            ))
+        }
+    };
+    Ok(Config {
+        data_dir: raw.data_dir.unwrap_or_else(default_data_dir),
+        web,
+        auth,
+        store,
+        log: LogConfig {
+            level: raw.log.level,
+            target,
+        },
+        source_file: None,
+        effective: Vec::new(),
+    })
+}
+
+/// `/var/db/gatewatch` for root (a service), `./gatewatch-data` for anyone else (a laptop).
+pub fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/var/db/gatewatch")
+    } else {
+        PathBuf::from("./gatewatch-data")
+    }
+}
+
+/// Keys whose values are never shown or logged.
+fn is_secret(key: &str) -> bool {
+    ["password", "secret", "token", "key_file"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+fn effective_settings(
+    raw: &RawConfig,
+    keys: &[SchemaKey],
+    origin_of: &dyn Fn(&str) -> Origin,
+) -> Vec<(String, String, Origin)> {
+    let value = toml::Value::try_from(raw).unwrap_or(toml::Value::Table(Default::default()));
+    keys.iter()
+        .map(|k| {
+            let dotted = k.dotted();
+            let shown = match get_path(&value, &k.path) {
+                None => "(unset)".to_string(),
+                Some(_) if is_secret(&dotted) => "••••••".to_string(),
+                Some(v) => v.to_string(),
+            };
+            let origin = origin_of(&dotted);
+            (dotted, shown, origin)
+        })
+        .collect()
+}
+
+// ---- the schema walk: keys, env names, the commented example ----
+
+/// The type of a leaf key, as far as env parsing and the example need to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    String,
+    Integer,
+    Bool,
+    StringList,
+}
+
+impl Kind {
+    fn parse_env(self, value: &str) -> Result<toml::Value, String> {
+        match self {
+            Kind::String => Ok(toml::Value::String(value.to_string())),
+            Kind::Integer => value
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| format!("\"{value}\" is not a whole number")),
+            Kind::Bool => match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+                "0" | "false" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+                _ => Err(format!("\"{value}\" is not true or false")),
+            },
+            Kind::StringList => Ok(toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SchemaKey {
+    path: Vec<String>,
+    kind: Kind,
+    doc: String,
+    default: Option<serde_json::Value>,
+}
+
+impl SchemaKey {
+    fn dotted(&self) -> String {
+        self.path.join(".")
+    }
+
+    fn env_var(&self) -> String {
+        format!("{ENV_PREFIX}{}", self.path.join("_").to_ascii_uppercase())
+    }
+}
+
+/// A section of the config file: its doc and its keys (leaves only).
+struct SchemaSection {
+    name: Option<String>,
+    doc: String,
+    keys: Vec<SchemaKey>,
+}
+
+fn schema_sections() -> Vec<SchemaSection> {
+    let schema = schemars::schema_for!(RawConfig);
+    let root = schema.as_value();
+    let defaults = serde_json::to_value(RawConfig::default()).unwrap_or_default();
+    let mut top = SchemaSection {
+        name: None,
+        doc: describe(root),
+        keys: Vec::new(),
+    };
+    let mut sections = Vec::new();
+    let props = root.get("properties").and_then(|p| p.as_object());
+    for (name, prop) in props.into_iter().flatten() {
+        let resolved = resolve(root, prop);
+        if resolved.get("properties").is_some() {
+            let mut section = SchemaSection {
+                name: Some(name.clone()),
+                doc: describe(prop).or_else_empty(describe(resolved)),
+                keys: Vec::new(),
+            };
+            for (key, kprop) in resolved["properties"].as_object().into_iter().flatten() {
+                section.keys.push(SchemaKey {
+                    path: vec![name.clone(), key.clone()],
+                    kind: kind_of(resolve(root, kprop)),
+                    doc: describe(kprop),
+                    default: defaults.get(name).and_then(|s| s.get(key)).cloned(),
+                });
+            }
+            sections.push(section);
+        } else {
+            top.keys.push(SchemaKey {
+                path: vec![name.clone()],
+                kind: kind_of(resolved),
+                doc: describe(prop),
+                default: defaults.get(name).cloned(),
+            });
+        }
+    }
+    let mut all = vec![top];
+    all.extend(sections);
+    all
+}
+
+fn schema_keys() -> Vec<SchemaKey> {
+    schema_sections().into_iter().flat_map(|s| s.keys).collect()
+}
+
+trait OrElseEmpty {
+    fn or_else_empty(self, other: String) -> String;
+}
+
+impl OrElseEmpty for String {
+    fn or_else_empty(self, other: String) -> String {
+        if self.is_empty() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+fn resolve<'a>(root: &'a serde_json::Value, v: &'a serde_json::Value) -> &'a serde_json::Value {
+    match v.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => r
+            .strip_prefix("#/$defs/")
+            .and_then(|name| root.get("$defs")?.get(name))
+            .unwrap_or(v),
+        None => v,
+    }
+}
+
+fn describe(v: &serde_json::Value) -> String {
+    v.get("description")
+        .and_then(|d| d.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn kind_of(v: &serde_json::Value) -> Kind {
+    let types: Vec<&str> = match v.get("type") {
+        Some(serde_json::Value::String(s)) => vec![s.as_str()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|t| t.as_str()).collect(),
+        _ => vec![],
+    };
+    if types.contains(&"boolean") {
+        Kind::Bool
+    } else if types.contains(&"integer") {
+        Kind::Integer
+    } else if types.contains(&"array") {
+        Kind::StringList
+    } else {
+        Kind::String
+    }
+}
+
+/// A fully commented sample config, generated from [`RawConfig`]'s docs and defaults.
+pub fn example() -> String {
+    let mut out = String::new();
+    out.push_str("# gatewatch configuration (TOML).\n");
+    out.push_str("# Generated by `gatewatch config example`; every value shown is the default.\n");
+    out.push_str("# Precedence: command-line flags > GATEWATCH_* environment > this file > defaults.\n");
+    for section in schema_sections() {
+        if let Some(name) = &section.name {
+            out.push('\n');
+            push_comment(&mut out, &section.doc);
+            out.push_str(&format!("[{name}]\n"));
+        }
+        for key in section.keys {
+            out.push('\n');
+            push_comment(&mut out, &key.doc);
+            out.push_str(&format!("# env: {}\n", key.env_var()));
+            let leaf = key.path.last().map(String::as_str).unwrap_or_default();
+            match key.default.as_ref().filter(|d| !d.is_null()) {
+                Some(d) => out.push_str(&format!("{leaf} = {}\n", json_to_toml(d))),
+                None => out.push_str(&format!("# {leaf} = \"\"\n")),
+            }
+        }
+    }
+    out
+}
+
+fn push_comment(out: &mut String, doc: &str) {
+    for line in doc.lines() {
+        if line.trim().is_empty() {
+            out.push_str("#\n");
+        } else {
+            out.push_str(&format!("# {}\n", line.trim()));
+        }
+    }
+}
+
+fn json_to_toml(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => toml::Value::String(s.clone()).to_string(),
+        serde_json::Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(json_to_toml).collect();
+            format!("[{}]", inner.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn key_span(doc: &toml_edit::ImDocument<&str>, path: &[String]) -> Option<usize> {
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    for (i, part) in path.iter().enumerate() {
+        if i + 1 == path.len() {
+            let (key, _) = table.get_key_value(part)?;
+            return key.span().map(|s| s.start);
+        }
+        table = table.get(part)?.as_table_like()?;
+    }
+    None
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut t = table;
+    for p in parents {
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(Default::default());
+        }
+        let toml::Value::Table(inner) = entry else {
+            return;
+        };
+        t = inner;
+    }
+    t.insert(last.clone(), value);
+}
+
+fn get_path<'a>(value: &'a toml::Value, path: &[String]) -> Option<&'a toml::Value> {
+    path.iter().try_fold(value, |v, p| v.get(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, env: &[(&str, &str)], flags: &Overrides) -> Result<Config, ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        load_from_str(text, Some(Path::new("test.toml")), env, flags)
+    }
+
+    #[test]
+    fn no_file_gives_defaults() {
+        let c = load_text("", &[], &Overrides::default()).unwrap();
+        assert_eq!(c.web.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(c.web.tls, Some(TlsFiles::SelfSigned));
+        assert_eq!(c.auth.session_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.auth.lockout_threshold, 5);
+    }
+
+    #[test]
+    fn precedence_is_flags_over_env_over_file() {
+        let file = "[web]\nlisten = \"127.0.0.1:1000\"\nmax_connections = 7\n";
+        let c = load_text(file, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.web.listen.port(), 1000);
+        let env = [("GATEWATCH_WEB_LISTEN", "127.0.0.1:2000")];
+        let c = load_text(file, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.web.listen.port(), 2000);
+        assert_eq!(
+            c.web.max_connections, 7,
+            "file value survives an env on another key"
+        );
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3000".into()),
+            ..Default::default()
+        };
+        let c = load_text(file, &env, &flags).unwrap();
+        assert_eq!(c.web.listen.port(), 3000);
+        let origin = c.effective.iter().find(|(k, _, _)| k == "web.listen").unwrap();
+        assert_eq!(origin.2, Origin::Flag("--listen"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = load_text(
+            "[web]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n",
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("listne"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_key_and_line() {
+        let err = load_text(
+            "\n[auth]\nsession_idle_timeout = \"30 parsecs\"\n",
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("auth.session_idle_timeout"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        let err = load_text("[web]\nmax_body_bytes = \"big\"\n", &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let err = load_text("", &[("GATEWATCH_WEB_LISTN", "x")], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GATEWATCH_WEB_LISTN"), "{err}");
+        let err = load_text(
+            "",
+            &[("GATEWATCH_WEB_MAX_CONNECTIONS", "many")],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("GATEWATCH_WEB_MAX_CONNECTIONS"), "{err}");
+        let err = load_text("", &[("GATEWATCH_WEB_LISTEN", "nowhere")], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("web.listen") && err.contains("GATEWATCH_WEB_LISTEN"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_lists_and_bools() {
+        let env = [
+            ("GATEWATCH_WEB_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16"),
+            ("GATEWATCH_WEB_TLS", "false"),
+        ];
+        let c = load_text("", &env, &Overrides::default()).unwrap();
+        assert_eq!(c.web.trusted_proxies.len(), 2);
+        assert_eq!(c.web.tls, None);
+    }
+
+    #[test]
+    fn example_parses_back_to_defaults_and_documents_every_key() {
+        let text = example();
+        let raw: RawConfig = toml::from_str(&text).expect("example is valid TOML");
+        assert_eq!(raw.web.listen, RawWeb::default().listen);
+        for key in schema_keys() {
+            assert!(!key.doc.is_empty(), "{} has no doc comment", key.dotted());
+            assert!(text.contains(&key.env_var()), "{} missing", key.env_var());
+        }
+        assert!(text.contains("[web]") && text.contains("[auth]"));
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let c = load_text("", &[], &Overrides::default()).unwrap();
+        assert!(c.effective.iter().any(|(k, _, _)| k == "web.key_file"));
+        assert!(!c
+            .effective
+            .iter()
+            .any(|(k, v, _)| k == "web.key_file" && v.contains('/')));
+    }
+}

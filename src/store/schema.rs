@@ -1,0 +1,88 @@
+//! This store's tables: their names, key and value types, the record versions of the
+//! model types, and the `meta` table's values.
+//!
+//! Must not: hold logic beyond opening the tables — reading and writing is [`super::Table`],
+//! versions between releases are `migrate`.
+
+use heed::types::Bytes;
+
+use super::table::{RawDb, Record, Table, TimeKey};
+use crate::model::{ApiToken, AuditEntry, Role, Session, User};
+
+impl Record for User {
+    /// 2: `created_at` in millis and `last_login` (schema v2).
+    const VERSION: u8 = 2;
+}
+impl Record for Role {
+    const VERSION: u8 = 1;
+}
+impl Record for Session {
+    const VERSION: u8 = 1;
+}
+impl Record for ApiToken {
+    const VERSION: u8 = 1;
+}
+impl Record for AuditEntry {
+    const VERSION: u8 = 1;
+}
+
+/// Values of the `meta` table. The encoding of `U64` under [`super::SCHEMA_VERSION_KEY`] is
+/// frozen: every gatewatch version must be able to read it to refuse or migrate a store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MetaValue {
+    U64(u64),
+    Text(String),
+}
+
+impl Record for MetaValue {
+    const VERSION: u8 = 1;
+}
+
+pub(crate) const META: &str = "meta";
+pub(crate) const USERS: &str = "users";
+pub(crate) const ROLES: &str = "roles";
+pub(crate) const SESSIONS: &str = "sessions";
+pub(crate) const API_TOKENS: &str = "api_tokens";
+pub(crate) const AUDIT: &str = "audit";
+
+/// Every table of the store. Table handles are `Copy` and only usable inside
+/// [`super::Store::read`] / [`super::Store::write`] of the store they came from (heed
+/// panics on a transaction of another store — a programming error, not an input one).
+#[derive(Debug)]
+pub struct Tables {
+    pub meta: Table<String, MetaValue>,
+    pub users: Table<String, User>,
+    pub roles: Table<String, Role>,
+    /// Key: SHA-256 of the session cookie.
+    pub sessions: Table<[u8; 32], Session>,
+    /// Key: the token's public id.
+    pub api_tokens: Table<String, ApiToken>,
+    pub audit: Table<TimeKey, AuditEntry>,
+}
+
+impl Tables {
+    /// Opens every table, creating missing ones.
+    pub(crate) fn create(env: &heed::Env<heed::WithoutTls>, wtxn: &mut heed::RwTxn) -> heed::Result<Tables> {
+        let mut db = |name: &'static str| env.create_database::<Bytes, Bytes>(wtxn, Some(name));
+        Ok(Tables {
+            meta: Table::new(db(META)?, META),
+            users: Table::new(db(USERS)?, USERS),
+            roles: Table::new(db(ROLES)?, ROLES),
+            sessions: Table::new(db(SESSIONS)?, SESSIONS),
+            api_tokens: Table::new(db(API_TOKENS)?, API_TOKENS),
+            audit: Table::new(db(AUDIT)?, AUDIT),
+        })
+    }
+
+    /// (name, raw database) of every table, for stats and emptiness checks.
+    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 6] {
+        [
+            (self.meta.name(), self.meta.raw()),
+            (self.users.name(), self.users.raw()),
+            (self.roles.name(), self.roles.raw()),
+            (self.sessions.name(), self.sessions.raw()),
+            (self.api_tokens.name(), self.api_tokens.raw()),
+            (self.audit.name(), self.audit.raw()),
+        ]
+    }
+}

@@ -1,0 +1,266 @@
+//! Dashboard (real process facts, live over SSE), the subsystem pages, settings, about and
+//! the health check.
+
+use super::{empty_state, layout, page, settings_tabs, Nav};
+use crate::accounts::Principal;
+use crate::web::metrics::{human_bytes, human_duration, ProcessStats};
+use crate::web::{sse, AppState};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use maud::{html, Markup};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = state.accounts.needs_setup().is_ok();
+    let body = serde_json::json!({
+        "status": if store_ok { "ok" } else { "degraded" },
+        "version": state.facts.version,
+        "store": if store_ok { "ok" } else { "error" },
+    });
+    let code = if store_ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// The live facts on the dashboard, keyed by `data-field` name.
+fn dashboard_fields(state: &AppState) -> sse::Snapshot {
+    let p = ProcessStats::read();
+    let s = state.accounts.store().stats();
+    let now = state.now();
+    let count = |table: &str| {
+        s.entries
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    vec![
+        ("uptime", human_duration(state.facts.started.elapsed())),
+        ("rss", human_bytes(p.rss_bytes)),
+        ("cpu", format!("{:.1} s", p.cpu_seconds)),
+        (
+            "threads",
+            p.threads.map(|t| t.to_string()).unwrap_or_else(|| "n/a".into()),
+        ),
+        (
+            "fds",
+            p.open_fds.map(|t| t.to_string()).unwrap_or_else(|| "n/a".into()),
+        ),
+        ("store_file", human_bytes(s.file_bytes)),
+        ("store_used", human_bytes(s.used_bytes)),
+        ("store_map", human_bytes(s.map_size as u64)),
+        ("users", count("users").to_string()),
+        ("sessions", count("sessions").to_string()),
+        ("tokens", count("api_tokens").to_string()),
+        ("audit", count("audit").to_string()),
+        ("locked", state.accounts.locked_count(now).to_string()),
+        ("requests", state.metrics.requests().to_string()),
+        ("now", now.to_string()),
+    ]
+}
+
+fn fact(label: &str, field: &str, fields: &sse::Snapshot) -> Markup {
+    let value = fields
+        .iter()
+        .find(|(k, _)| *k == field)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    html! {
+        div.fact { dt { (label) } dd data-field=(field) { (value) } }
+    }
+}
+
+pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Extension<Principal>) -> Response {
+    let st = state.clone();
+    let fields = tokio::task::spawn_blocking(move || dashboard_fields(&st))
+        .await
+        .unwrap_or_default();
+    let f = &state.facts;
+    let content = html! {
+        div.grid data-live="/events/dashboard" {
+            section.card {
+                h2 { "gatewatch" }
+                dl.facts {
+                    div.fact { dt { "Version" } dd { (f.version) } }
+                    div.fact { dt { "Started" } dd { (f.started_at) } }
+                    (fact("Uptime", "uptime", &fields))
+                    (fact("Server time", "now", &fields))
+                }
+            }
+            section.card {
+                h2 { "Listening on" }
+                ul.plain {
+                    @for url in &f.urls { li { a href=(url) { (url) } } }
+                }
+                p.muted.small {
+                    @if f.tls { "HTTPS. A self-signed certificate is normal on first start; replace it with web.cert_file and web.key_file." }
+                    @else { "Plain HTTP: keep it behind a TLS-terminating reverse proxy." }
+                }
+            }
+            section.card {
+                h2 { "Process" }
+                dl.facts {
+                    (fact("Memory (RSS)", "rss", &fields))
+                    (fact("CPU time", "cpu", &fields))
+                    (fact("Threads", "threads", &fields))
+                    (fact("Open files", "fds", &fields))
+                    (fact("Requests served", "requests", &fields))
+                }
+            }
+            section.card {
+                h2 { "Database" }
+                dl.facts {
+                    div.fact { dt { "Location" } dd { code { (state.accounts.store().path().display()) } } }
+                    (fact("File size", "store_file", &fields))
+                    (fact("In use", "store_used", &fields))
+                    (fact("Map size", "store_map", &fields))
+                    (fact("Audit entries", "audit", &fields))
+                }
+            }
+            section.card {
+                h2 { "Access" }
+                dl.facts {
+                    (fact("Users", "users", &fields))
+                    (fact("Active sessions", "sessions", &fields))
+                    (fact("API tokens", "tokens", &fields))
+                    (fact("Locked out", "locked", &fields))
+                }
+                @if who.can(crate::model::Permission::ManageUsers) {
+                    p { a href="/settings/users" { "Manage users →" } }
+                }
+            }
+            section.card {
+                h2 { "Subsystems" }
+                table.compact {
+                    tbody {
+                        tr { td { "Web UI and API" } td { span.badge.ok { "running" } } }
+                        @for name in SUBSYSTEMS {
+                            tr { td { (name) } td { span.badge { "not enabled" } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(layout("Dashboard", Nav::Dashboard, &who, None, content))
+}
+
+/// The engines that are not part of this build yet.
+const SUBSYSTEMS: [&str; 4] = [
+    "Traffic capture",
+    "Discovery",
+    "Syslog receiver",
+    "Monitors and alerts",
+];
+
+pub async fn dashboard_events(State(state): State<Arc<AppState>>) -> Response {
+    let st = state.clone();
+    sse::live(Duration::from_secs(2), state.shutdown.clone(), move || {
+        dashboard_fields(&st)
+    })
+    .into_response()
+}
+
+fn subsystem_page(who: &Principal, nav: Nav, title: &str, what: &str, how: Markup) -> Response {
+    let content = empty_state(
+        "Nothing collected yet",
+        html! {
+            p { (what) }
+            (how)
+        },
+    );
+    page(layout(title, nav, who, None, content))
+}
+
+pub async fn traffic(Extension(who): Extension<Principal>) -> Response {
+    subsystem_page(
+        &who,
+        Nav::Traffic,
+        "Traffic",
+        "Rates and percentiles, protocols, top talkers, flows and DNS for each captured interface appear here.",
+        html! { p.muted { "No capture interface is configured on this instance, so no packets are being summarised." } },
+    )
+}
+
+pub async fn hosts(Extension(who): Extension<Principal>) -> Response {
+    subsystem_page(
+        &who,
+        Nav::Hosts,
+        "Hosts",
+        "Hosts on the attached subnets, their services, vendors and names appear here.",
+        html! { p.muted { "No host has been learned yet: passive discovery and scans are not enabled on this instance. gatewatch never scans unless you ask it to." } },
+    )
+}
+
+pub async fn logs(Extension(who): Extension<Principal>) -> Response {
+    subsystem_page(
+        &who,
+        Nav::Logs,
+        "Logs",
+        "Syslog messages and parsed firewall logs (pf, iptables/nftables, UniFi, dnsmasq) appear here, linked to hosts.",
+        html! { p.muted { "The syslog receiver is not listening on this instance, so no log lines have arrived." } },
+    )
+}
+
+pub async fn monitors(Extension(who): Extension<Principal>) -> Response {
+    subsystem_page(
+        &who,
+        Nav::Monitors,
+        "Monitors",
+        "Ping and TCP monitors, uptime history and alerts appear here.",
+        html! { p.muted { "No monitor is defined on this instance." } },
+    )
+}
+
+pub async fn settings(State(state): State<Arc<AppState>>, Extension(who): Extension<Principal>) -> Response {
+    let cfg = &state.config;
+    let content = html! {
+        (settings_tabs(&who, "/settings"))
+        section.card {
+            h2 { "Effective configuration" }
+            p.muted {
+                "Read from "
+                @match &cfg.source_file {
+                    Some(p) => code { (p.display()) },
+                    None => "built-in defaults (no config file found)",
+                }
+                ". Change it in the file, with GATEWATCH_* environment variables or flags, then restart. "
+                "Print a commented sample with " code { "gatewatch config example" } "."
+            }
+            table {
+                thead { tr { th { "Key" } th { "Value" } th { "Set by" } } }
+                tbody {
+                    tr { td { code { "data_dir (effective)" } } td { code { (cfg.data_dir.display()) } } td { } }
+                    @for (key, value, origin) in &cfg.effective {
+                        tr { td { code { (key) } } td { code { (value) } } td.muted { (origin) } }
+                    }
+                }
+            }
+        }
+    };
+    page(layout("Settings", Nav::Settings, &who, None, content))
+}
+
+pub async fn about(State(state): State<Arc<AppState>>, Extension(who): Extension<Principal>) -> Response {
+    let f = &state.facts;
+    let content = html! {
+        (settings_tabs(&who, "/about"))
+        section.card {
+            h2 { "gatewatch " (f.version) }
+            p { "Network visibility that runs on the router itself: traffic, discovery, inventory, logs and monitoring from one static binary." }
+            dl.facts {
+                div.fact { dt { "Platform" } dd { (std::env::consts::OS) " / " (std::env::consts::ARCH) } }
+                div.fact { dt { "Process id" } dd { (std::process::id()) } }
+                div.fact { dt { "Data dir" } dd { code { (state.config.data_dir.display()) } } }
+                div.fact { dt { "API" } dd { a href="/api/docs" { "/api/docs" } " · " a href="/api/openapi.json" { "OpenAPI document" } } }
+                div.fact { dt { "Metrics" } dd { a href="/metrics" { "/metrics" } " (Prometheus; scrape with an API token)" } }
+            }
+        }
+    };
+    page(layout("About", Nav::Settings, &who, None, content))
+}
