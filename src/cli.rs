@@ -296,7 +296,7 @@ pub struct BackupCmd {
 }
 
 /// Replace the database with a verified backup (stop the server first). The old database
-/// is kept beside it as data.mdb.before-restore-<time>.
+/// is kept beside it as `data.mdb.before-restore-<time>`.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "restore")]
 pub struct RestoreCmd {

@@ -73,6 +73,12 @@ fn backup_during_writes_restores_everything_committed_before_it() {
     assert_eq!(info.schema_version, SCHEMA_VERSION);
     assert_eq!(info.file_bytes, std::fs::metadata(&backup_file).unwrap().len());
     assert!(!dir.path().join("gatewatch-backup.mdb.tmp").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "backup readable by others: {mode:o}");
+    }
     let err = store.backup_to(&backup_file).unwrap_err();
     assert!(matches!(err, StoreError::BackupExists { .. }), "{err:?}");
     assert!(err.to_string().contains("already exists"), "{err}");

@@ -7,6 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use heed::types::Bytes;
 
@@ -40,7 +41,8 @@ pub struct RestoreInfo {
 
 impl Store {
     /// Writes a consistent, compacted copy of the store to `file` while other threads keep
-    /// reading and writing. Refuses to overwrite `file`; writes `file.tmp` and renames it.
+    /// reading and writing. Refuses to overwrite `file`; writes `file.tmp` (mode 0600) and
+    /// renames it. A write that needs to grow the map waits until the copy is done.
     pub fn backup_to(&self, file: &Path) -> Result<BackupInfo, StoreError> {
         if file.exists() {
             return Err(StoreError::BackupExists {
@@ -81,8 +83,13 @@ impl Store {
     }
 }
 
+/// heed allows one open environment per path and process; inspections of the same file
+/// from two threads (two restores, a restore and a check) take turns.
+static INSPECTING: Mutex<()> = Mutex::new(());
+
 /// Reads the schema version of a backup (or any store data file) without modifying it.
 pub fn inspect_backup(file: &Path) -> Result<BackupInfo, StoreError> {
+    let _turn = INSPECTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let not_a_store = |detail: String| StoreError::NotAStore {
         path: file.to_path_buf(),
         detail,

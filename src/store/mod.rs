@@ -17,6 +17,8 @@ mod retention;
 mod schema;
 mod table;
 #[cfg(test)]
+mod table_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
@@ -105,13 +107,13 @@ thread_local! {
 
 /// The shared gate, or nothing when this thread already holds it.
 struct Held<'a> {
-    _guard: Option<RwLockReadGuard<'a, ()>>,
+    guard: Option<RwLockReadGuard<'a, ()>>,
     id: u64,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        if self._guard.is_some() {
+        if self.guard.is_some() {
             HELD.with(|h| {
                 let mut h = h.borrow_mut();
                 if let Some(pos) = h.iter().rposition(|&id| id == self.id) {
@@ -182,7 +184,7 @@ impl Store {
                     drop(txn);
                     return out;
                 }
-                Err(e) if is_map_resized(&e) && held._guard.is_some() => {
+                Err(e) if is_map_resized(&e) && held.guard.is_some() => {
                     drop(held);
                     self.adopt_external_resize()?;
                 }
@@ -201,7 +203,7 @@ impl Store {
         loop {
             let seen_map_size = {
                 let held = self.hold();
-                if held._guard.is_none() {
+                if held.guard.is_none() {
                     return Err(StoreError::Nested);
                 }
                 let txn = match self.env.write_txn() {
@@ -241,11 +243,11 @@ impl Store {
 
     /// Sizes and entry counts. Counts that cannot be read (should not happen) show as 0.
     pub fn stats(&self) -> StoreStats {
-        let info = self.env.info();
         let file_bytes = fs::metadata(self.dir.join(DATA_FILE))
             .map(|m| m.len())
             .unwrap_or(0);
         let counted = self.read(|txn| {
+            let map_size = self.env.info().map_size;
             let main = self.env.stat();
             let page = u64::from(main.page_size);
             let pages = |leaf: usize, branch: usize, overflow: usize| (leaf + branch + overflow) as u64;
@@ -258,12 +260,12 @@ impl Store {
                 used += pages(s.leaf_pages, s.branch_pages, s.overflow_pages) * page;
                 entries.push((name, s.entries as u64));
             }
-            Ok((used, entries))
+            Ok((map_size, used, entries))
         });
-        let (used_bytes, entries) = counted.unwrap_or_default();
+        let (map_size, used_bytes, entries) = counted.unwrap_or_default();
         StoreStats {
             file_bytes,
-            map_size: info.map_size,
+            map_size,
             used_bytes,
             entries,
         }
@@ -273,14 +275,14 @@ impl Store {
         let nested = HELD.with(|h| h.borrow().contains(&self.id));
         if nested {
             return Held {
-                _guard: None,
+                guard: None,
                 id: self.id,
             };
         }
         let guard = self.gate.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         HELD.with(|h| h.borrow_mut().push(self.id));
         Held {
-            _guard: Some(guard),
+            guard: Some(guard),
             id: self.id,
         }
     }

@@ -324,3 +324,29 @@ fn default_options_fit_the_pointer_width() {
     assert_eq!(round_up(4096, 4096), 4096);
     assert_eq!(round_up(4097, 4096), 8192);
 }
+
+#[test]
+fn store_and_read_snapshots_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    fn sent<T: Send>() {}
+    shared::<Store>();
+    shared::<Tables>();
+    sent::<ReadTxn<'static>>();
+}
+
+#[test]
+fn one_backup_file_can_be_inspected_from_many_threads_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s"), small()).unwrap();
+    let file = dir.path().join("b.mdb");
+    store.backup_to(&file).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    assert_eq!(inspect_backup(&file).unwrap().schema_version, SCHEMA_VERSION);
+                }
+            });
+        }
+    });
+}

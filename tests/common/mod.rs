@@ -25,17 +25,13 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
 }
 
+#[derive(Default)]
 pub struct Options {
     pub tls: bool,
     /// Extra TOML appended to the config file (e.g. "[web]\nmax_body_bytes = 100").
     pub config_toml: String,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options { tls: false, config_toml: String::new() }
-    }
-}
 
 impl TestServer {
     pub async fn start(opts: Options) -> TestServer {
@@ -126,4 +122,93 @@ pub async fn login(server: &TestServer, user: &str, password: &str) -> reqwest::
         .unwrap();
     assert_eq!(resp.status(), 303, "login as {user} failed");
     c
+}
+
+/// Creates the first admin through the setup form, as a browser would; returns the client
+/// holding the admin's session.
+pub async fn setup_admin(server: &TestServer, user: &str, password: &str) -> reqwest::Client {
+    let c = client();
+    let page = c.get(format!("{}/setup", server.url)).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_from(&page);
+    let resp = c
+        .post(format!("{}/setup", server.url))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("token", server.setup_token.as_str()),
+            ("username", user),
+            ("password", password),
+            ("confirm", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "setup as {user} failed");
+    c
+}
+
+/// A loopback port that was free a moment ago, for child processes that need a `--port`.
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Creates an API token for `role` directly in the store, as `gatewatch token create` does;
+/// returns the secret to send as `Authorization: Bearer`.
+pub fn token_for(server: &TestServer, name: &str, role: &str) -> String {
+    server.state.accounts.create_token(name, role, "test", server.now()).unwrap().0
+}
+
+/// Posts the login form with client `c` (fetching the login page first for the CSRF cookie)
+/// and returns the response whatever its status.
+pub async fn try_login(server: &TestServer, c: &reqwest::Client, user: &str, password: &str) -> reqwest::Response {
+    let page = c.get(format!("{}/login", server.url)).send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_from(&page);
+    c.post(format!("{}/login", server.url))
+        .form(&[("csrf", csrf.as_str()), ("username", user), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts that `resp` has `status` and the API error shape `{"error":{"code","message"}}`;
+/// returns the code.
+pub async fn api_error(resp: reqwest::Response, status: u16) -> String {
+    let what = format!("{} {}", resp.url().path(), resp.status());
+    assert_eq!(resp.status(), status, "{what}");
+    let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string());
+    assert!(
+        ctype.as_deref().is_some_and(|c| c.starts_with("application/json")),
+        "{what}: content-type {ctype:?}"
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("{what}: no error.code in {body}"));
+    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("{what}: no error.message in {body}"));
+    assert!(!message.is_empty(), "{what}: empty message");
+    code.to_string()
+}
+
+/// All `Set-Cookie` header values of a response.
+pub fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `Set-Cookie` value that sets cookie `name`, if any.
+pub fn set_cookie_named(resp: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookies(resp).into_iter().find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// The `Location` header of a redirect.
+pub fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// `host:port` of the server, for raw sockets.
+pub fn addr_of(server: &TestServer) -> String {
+    server.url.rsplit("://").next().unwrap().to_string()
 }

@@ -188,9 +188,14 @@ fn login_markup(csrf: &str, username: &str, next: &str, error: Option<String>) -
     )
 }
 
-/// Only local paths, so `next` cannot send users to another site.
+/// Only local paths, so `next` cannot send users to another site. Control characters are
+/// refused too: browsers drop tabs and newlines from a Location, turning "/\t/x" into "//x".
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+    {
         next
     } else {
         "/"
@@ -257,10 +262,22 @@ pub async fn login_submit(
     }
 }
 
-pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<crate::accounts::Principal>,
+    Extension(ClientIp(ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(cookie) = guard::cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = state.accounts.logout(&cookie) {
-            tracing::error!(error = %e, "cannot delete session");
+        let st = state.clone();
+        let now = state.now();
+        let result = tokio::task::spawn_blocking(move || {
+            st.accounts.logout(&cookie)?;
+            st.accounts.audit(&who.name, "logout", "", &ip.to_string(), now)
+        })
+        .await;
+        if !matches!(result, Ok(Ok(()))) {
+            tracing::error!("cannot end the session or record the logout");
         }
     }
     let mut resp = Redirect::to("/login").into_response();
