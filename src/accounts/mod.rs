@@ -121,6 +121,28 @@ impl Accounts {
         password: &str,
         now: Timestamp,
     ) -> Result<User, AccountError> {
+        self.insert_user(username, role, password, now, false)
+    }
+
+    /// Creates the first admin, only while no user exists (the setup page). The check and
+    /// the insert share one write transaction, so two racing setup requests make one admin.
+    pub fn create_first_admin(
+        &self,
+        username: &str,
+        password: &str,
+        now: Timestamp,
+    ) -> Result<User, AccountError> {
+        self.insert_user(username, "admin", password, now, true)
+    }
+
+    fn insert_user(
+        &self,
+        username: &str,
+        role: &str,
+        password: &str,
+        now: Timestamp,
+        only_if_first: bool,
+    ) -> Result<User, AccountError> {
         check_username(username)?;
         check_new_password(password).map_err(AccountError::WeakPassword)?;
         self.role(role)?;
@@ -133,6 +155,9 @@ impl Accounts {
         };
         let tables = self.store.tables();
         self.store.write(|t| {
+            if only_if_first && !tables.users.is_empty(t)? {
+                return Ok(Err(AccountError::Refused("setup is already done".into())));
+            }
             if tables.users.get(t, &user.username)?.is_some() {
                 return Ok(Err(AccountError::UserExists(user.username.clone())));
             }
@@ -140,19 +165,6 @@ impl Accounts {
             Ok(Ok(()))
         })??;
         Ok(user)
-    }
-
-    /// Creates the first admin, only while no user exists (the setup page).
-    pub fn create_first_admin(
-        &self,
-        username: &str,
-        password: &str,
-        now: Timestamp,
-    ) -> Result<User, AccountError> {
-        if !self.needs_setup()? {
-            return Err(AccountError::Refused("setup is already done".into()));
-        }
-        self.create_user(username, "admin", password, now)
     }
 
     pub fn list_users(&self) -> Result<Vec<User>, AccountError> {
@@ -270,15 +282,15 @@ impl Accounts {
     ) -> Result<(String, Session), AccountError> {
         let account_key = LockKey::Account(username.to_ascii_lowercase());
         let addr_key = LockKey::Addr(remote);
-        {
-            let lock = self.lockout.lock().unwrap_or_else(|e| e.into_inner());
-            let left = [&account_key, &addr_key]
-                .into_iter()
-                .filter_map(|k| lock.locked_for(k, now))
-                .max();
-            if let Some(left) = left {
-                return Err(AccountError::LockedOut(left));
-            }
+        // Held from the check until the outcome is recorded, so concurrent guesses cannot all
+        // pass the check before the first failure counts. This serialises password checks.
+        let mut lock = self.lockout.lock().unwrap_or_else(|e| e.into_inner());
+        let left = [&account_key, &addr_key]
+            .into_iter()
+            .filter_map(|k| lock.locked_for(k, now))
+            .max();
+        if let Some(left) = left {
+            return Err(AccountError::LockedOut(left));
         }
         let user = self
             .store
@@ -290,7 +302,6 @@ impl Accounts {
                 false
             }
         };
-        let mut lock = self.lockout.lock().unwrap_or_else(|e| e.into_inner());
         let Some(mut user) = user.filter(|_| ok) else {
             lock.record_failure(account_key, now);
             lock.record_failure(addr_key, now);
@@ -661,6 +672,21 @@ mod tests {
         ));
         a.create_user("root2", "admin", PW, T0).unwrap();
         a.remove_user("root").unwrap();
+    }
+
+    #[test]
+    fn racing_setups_make_one_admin() {
+        let (_d, a) = accounts(AuthConfig::default());
+        let a = Arc::new(a);
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let a = a.clone();
+                std::thread::spawn(move || a.create_first_admin(&format!("admin{i}"), PW, T0).is_ok())
+            })
+            .collect();
+        let created = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+        assert_eq!(created, 1);
+        assert_eq!(a.list_users().unwrap().len(), 1);
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
     if state_changing {
         match principal.as_ref().and_then(|p| p.csrf_token.clone()) {
             // Session: the form field or header must carry the session's token.
-            Some(expected) => match check_csrf(req, &expected, state.config.web.max_body_bytes).await {
+            Some(expected) => match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await {
                 Ok(r) => req = r,
                 Err(resp) => return resp,
             },
@@ -177,9 +177,9 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
             None => {
                 let expected = cookie(req.headers(), PRELOGIN_CSRF_COOKIE).unwrap_or_default();
                 if expected.is_empty() {
-                    return csrf_failed();
+                    return csrf_failed(is_api);
                 }
-                match check_csrf(req, &expected, state.config.web.max_body_bytes).await {
+                match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await {
                     Ok(r) => req = r,
                     Err(resp) => return resp,
                 }
@@ -266,7 +266,16 @@ fn forbidden(is_api: bool, p: &Principal, perm: crate::model::Permission) -> Res
     }
 }
 
-fn csrf_failed() -> Response {
+fn csrf_failed(is_api: bool) -> Response {
+    if is_api {
+        // API clients get the API's one error shape, as for every other refusal.
+        return api::ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a session needs its CSRF token in the X-CSRF-Token header; or use a bearer token",
+        )
+        .into_response();
+    }
     pages::error_page(
         StatusCode::FORBIDDEN,
         "Form expired",
@@ -276,12 +285,12 @@ fn csrf_failed() -> Response {
 
 /// Checks the CSRF token in the `x-csrf-token` header or the `csrf` form field; returns the
 /// request rebuilt with its body when it matches.
-async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<Request, Response> {
+async fn check_csrf(req: Request, expected: &str, limit: usize, is_api: bool) -> Result<Request, Response> {
     if let Some(given) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         return if constant_time_eq(given, expected) {
             Ok(req)
         } else {
-            Err(csrf_failed())
+            Err(csrf_failed(is_api))
         };
     }
     let is_form = req
@@ -290,7 +299,7 @@ async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<Reques
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Err(csrf_failed());
+        return Err(csrf_failed(is_api));
     }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, limit)
@@ -301,7 +310,7 @@ async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<Reques
         .iter()
         .any(|(k, v)| k == "csrf" && constant_time_eq(v, expected));
     if !ok {
-        return Err(csrf_failed());
+        return Err(csrf_failed(is_api));
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
