@@ -5,36 +5,24 @@ use super::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// One thing a role may do. Every route in the web layer needs exactly one of these
-/// (or is public); see `web::access`.
+/// One thing a role may do; [`Permission::describe`] says what. Every route in the web
+/// layer needs exactly one of these (or is public); see `web::access`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Permission {
-    /// See the dashboard, process facts and the about page.
     ViewDashboard,
-    /// See traffic summaries, flows and DNS.
     ViewTraffic,
-    /// See hosts, services and the inventory.
     ViewHosts,
-    /// Edit hosts and the inventory.
     EditHosts,
-    /// Start active scans.
     RunScans,
-    /// See syslog and firewall logs.
     ViewLogs,
-    /// See monitors and alerts.
     ViewMonitors,
-    /// Create, change and delete monitors and alert rules.
     EditMonitors,
-    /// See the effective configuration (secrets masked).
     ViewSettings,
-    /// Manage users and edit role permission sets.
     ManageUsers,
-    /// Create, list and revoke API tokens.
     ManageTokens,
-    /// Browse the audit log.
     ViewAudit,
 }
 

@@ -14,7 +14,7 @@ use crate::accounts::Principal;
 use crate::model::Permission;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 /// Top-level sections, in navigation order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,9 +178,4 @@ pub fn empty_state(title: &str, body: Markup) -> Markup {
             (body)
         }
     }
-}
-
-/// Marks text as already-safe HTML; only for constant strings.
-pub fn raw(s: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(s)
 }
