@@ -681,6 +681,42 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_body_that_never_arrives_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start(Options {
+        config_toml: "[web]\nrequest_timeout = \"1s\"".into(),
+        ..Default::default()
+    })
+    .await;
+    s.add_user("alice", "admin");
+    let mut sock = tokio::net::TcpStream::connect(addr_of(&s)).await.unwrap();
+    // Headers complete, body promised but only partly sent: the handler waits for it.
+    let head = "POST /login HTTP/1.1\r\nHost: x\r\nCookie: gw_csrf=abcdefghijklmnopqrstuvwx\r\n\
+        Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ncsrf=abc";
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server waited forever for the body");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_host_headers_get_421() {
     let s = TestServer::start(Options {
         config_toml: "[web]\ntrusted_hosts = [\"gw.lan\"]".into(),
