@@ -684,7 +684,11 @@ mod tests {
                 std::thread::spawn(move || a.create_first_admin(&format!("admin{i}"), PW, T0).is_ok())
             })
             .collect();
-        let created = handles.into_iter().map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+        let created = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
         assert_eq!(created, 1);
         assert_eq!(a.list_users().unwrap().len(), 1);
     }

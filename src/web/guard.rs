@@ -167,7 +167,8 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
     if state_changing {
         match principal.as_ref().and_then(|p| p.csrf_token.clone()) {
             // Session: the form field or header must carry the session's token.
-            Some(expected) => match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await {
+            Some(expected) => match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await
+            {
                 Ok(r) => req = r,
                 Err(resp) => return resp,
             },

@@ -32,7 +32,6 @@ pub struct Options {
     pub config_toml: String,
 }
 
-
 impl TestServer {
     pub async fn start(opts: Options) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
@@ -44,7 +43,11 @@ impl TestServer {
         let cfg: Config = config::load_from_str(&opts.config_toml, None, Vec::new(), &flags).unwrap();
         let store = Arc::new(Store::open(&cfg.data_dir, Default::default()).unwrap());
         let accounts = Arc::new(Accounts::new(store, cfg.auth.clone()));
-        let tls = cfg.web.tls.as_ref().map(|f| web::tls::server_config(f, &cfg.data_dir).unwrap());
+        let tls = cfg
+            .web
+            .tls
+            .as_ref()
+            .map(|f| web::tls::server_config(f, &cfg.data_dir).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -67,8 +70,23 @@ impl TestServer {
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
         });
-        let handle = tokio::spawn(web::run(WebDeps { listener, tls, state: state.clone() }, shutdown.clone()));
-        TestServer { url, setup_token: "test-setup-token".into(), state, clock, shutdown, handle, dir }
+        let handle = tokio::spawn(web::run(
+            WebDeps {
+                listener,
+                tls,
+                state: state.clone(),
+            },
+            shutdown.clone(),
+        ));
+        TestServer {
+            url,
+            setup_token: "test-setup-token".into(),
+            state,
+            clock,
+            shutdown,
+            handle,
+            dir,
+        }
     }
 
     /// Moves the injected clock forward.
@@ -82,7 +100,10 @@ impl TestServer {
 
     /// Creates a user directly in the store.
     pub fn add_user(&self, name: &str, role: &str) {
-        self.state.accounts.create_user(name, role, PASSWORD, self.now()).unwrap();
+        self.state
+            .accounts
+            .create_user(name, role, PASSWORD, self.now())
+            .unwrap();
     }
 
     pub async fn stop(self) {
@@ -112,11 +133,23 @@ pub fn csrf_from(html: &str) -> String {
 /// Logs in through the login form; returns the client with its session cookie.
 pub async fn login(server: &TestServer, user: &str, password: &str) -> reqwest::Client {
     let c = client();
-    let page = c.get(format!("{}/login", server.url)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = csrf_from(&page);
     let resp = c
         .post(format!("{}/login", server.url))
-        .form(&[("csrf", csrf.as_str()), ("username", user), ("password", password), ("next", "/")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -128,7 +161,14 @@ pub async fn login(server: &TestServer, user: &str, password: &str) -> reqwest::
 /// holding the admin's session.
 pub async fn setup_admin(server: &TestServer, user: &str, password: &str) -> reqwest::Client {
     let c = client();
-    let page = c.get(format!("{}/setup", server.url)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(format!("{}/setup", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = csrf_from(&page);
     let resp = c
         .post(format!("{}/setup", server.url))
@@ -148,22 +188,48 @@ pub async fn setup_admin(server: &TestServer, user: &str, password: &str) -> req
 
 /// A loopback port that was free a moment ago, for child processes that need a `--port`.
 pub fn free_loopback_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Creates an API token for `role` directly in the store, as `gatewatch token create` does;
 /// returns the secret to send as `Authorization: Bearer`.
 pub fn token_for(server: &TestServer, name: &str, role: &str) -> String {
-    server.state.accounts.create_token(name, role, "test", server.now()).unwrap().0
+    server
+        .state
+        .accounts
+        .create_token(name, role, "test", server.now())
+        .unwrap()
+        .0
 }
 
 /// Posts the login form with client `c` (fetching the login page first for the CSRF cookie)
 /// and returns the response whatever its status.
-pub async fn try_login(server: &TestServer, c: &reqwest::Client, user: &str, password: &str) -> reqwest::Response {
-    let page = c.get(format!("{}/login", server.url)).send().await.unwrap().text().await.unwrap();
+pub async fn try_login(
+    server: &TestServer,
+    c: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = c
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = csrf_from(&page);
     c.post(format!("{}/login", server.url))
-        .form(&[("csrf", csrf.as_str()), ("username", user), ("password", password), ("next", "/")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap()
@@ -174,14 +240,23 @@ pub async fn try_login(server: &TestServer, c: &reqwest::Client, user: &str, pas
 pub async fn api_error(resp: reqwest::Response, status: u16) -> String {
     let what = format!("{} {}", resp.url().path(), resp.status());
     assert_eq!(resp.status(), status, "{what}");
-    let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string());
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_string());
     assert!(
-        ctype.as_deref().is_some_and(|c| c.starts_with("application/json")),
+        ctype
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json")),
         "{what}: content-type {ctype:?}"
     );
     let body: serde_json::Value = resp.json().await.unwrap();
-    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("{what}: no error.code in {body}"));
-    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("{what}: no error.message in {body}"));
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no error.code in {body}"));
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no error.message in {body}"));
     assert!(!message.is_empty(), "{what}: empty message");
     code.to_string()
 }
@@ -197,7 +272,9 @@ pub fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
 
 /// The `Set-Cookie` value that sets cookie `name`, if any.
 pub fn set_cookie_named(resp: &reqwest::Response, name: &str) -> Option<String> {
-    set_cookies(resp).into_iter().find(|c| c.starts_with(&format!("{name}=")))
+    set_cookies(resp)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
 }
 
 /// The `Location` header of a redirect.

@@ -76,37 +76,39 @@ fn users_markup(state: &AppState, who: &Principal, notice: Option<Notice>) -> Re
         (settings_tabs(who, "/settings/users"))
         section.card {
             h2 { "Users" }
-            table {
-                thead { tr { th { "User" } th { "Role" } th { "Created" } th { "Last login" } th { "Password" } th { } } }
-                tbody {
-                    @for u in &users {
-                        tr {
-                            td { strong { (u.username) } }
-                            td {
-                                form.inline method="post" action=(format!("/settings/users/{}/role", u.username)) {
-                                    (csrf)
-                                    select name="role" aria-label=(format!("Role of {}", u.username)) {
-                                        @for r in &roles {
-                                            option value=(r.name) selected[r.name == u.role] { (r.name) }
-                                        }
-                                    }
-                                    button.small type="submit" { "Change" }
-                                }
-                            }
-                            td.muted { (u.created_at) }
-                            td.muted { @match u.last_login { Some(t) => (t), None => "never" } }
-                            td {
-                                form.inline method="post" action=(format!("/settings/users/{}/password", u.username)) {
-                                    (csrf)
-                                    input type="password" name="password" placeholder="new password" autocomplete="new-password" required aria-label=(format!("New password for {}", u.username));
-                                    button.small type="submit" { "Set" }
-                                }
-                            }
-                            td {
-                                @if u.username != who.name {
-                                    form.inline method="post" action=(format!("/settings/users/{}/delete", u.username)) {
+            div.scroll {
+                table {
+                    thead { tr { th { "User" } th { "Role" } th { "Created" } th { "Last login" } th { "Password" } th { } } }
+                    tbody {
+                        @for u in &users {
+                            tr {
+                                td { strong { (u.username) } }
+                                td {
+                                    form.inline method="post" action=(format!("/settings/users/{}/role", u.username)) {
                                         (csrf)
-                                        button.small.danger type="submit" { "Remove" }
+                                        select name="role" aria-label=(format!("Role of {}", u.username)) {
+                                            @for r in &roles {
+                                                option value=(r.name) selected[r.name == u.role] { (r.name) }
+                                            }
+                                        }
+                                        button.small type="submit" { "Change" }
+                                    }
+                                }
+                                td.muted { (u.created_at) }
+                                td.muted { @match u.last_login { Some(t) => (t), None => "never" } }
+                                td {
+                                    form.inline method="post" action=(format!("/settings/users/{}/password", u.username)) {
+                                        (csrf)
+                                        input type="password" name="password" placeholder="new password" autocomplete="new-password" required aria-label=(format!("New password for {}", u.username));
+                                        button.small type="submit" { "Set" }
+                                    }
+                                }
+                                td {
+                                    @if u.username != who.name {
+                                        form.inline method="post" action=(format!("/settings/users/{}/delete", u.username)) {
+                                            (csrf)
+                                            button.small.danger type="submit" { "Remove" }
+                                        }
                                     }
                                 }
                             }
@@ -335,21 +337,23 @@ fn tokens_markup(
             @if tokens.is_empty() {
                 p.muted { "No tokens yet. Scripts and Prometheus use a token instead of a password." }
             } @else {
-                table {
-                    thead { tr { th { "Id" } th { "Name" } th { "Role" } th { "Created" } th { "By" } th { "Last used" } th { } } }
-                    tbody {
-                        @for t in &tokens {
-                            tr {
-                                td { code { (t.id) } }
-                                td { (t.name) }
-                                td { (t.role) }
-                                td.muted { (t.created_at) }
-                                td.muted { (t.created_by) }
-                                td.muted { @match t.last_used { Some(u) => (u), None => "never" } }
-                                td {
-                                    form.inline method="post" action=(format!("/settings/tokens/{}/revoke", t.id)) {
-                                        (csrf)
-                                        button.small.danger type="submit" { "Revoke" }
+                div.scroll {
+                    table {
+                        thead { tr { th { "Id" } th { "Name" } th { "Role" } th { "Created" } th { "By" } th { "Last used" } th { } } }
+                        tbody {
+                            @for t in &tokens {
+                                tr {
+                                    td { code { (t.id) } }
+                                    td { (t.name) }
+                                    td { (t.role) }
+                                    td.muted { (t.created_at) }
+                                    td.muted { (t.created_by) }
+                                    td.muted { @match t.last_used { Some(u) => (u), None => "never" } }
+                                    td {
+                                        form.inline method="post" action=(format!("/settings/tokens/{}/revoke", t.id)) {
+                                            (csrf)
+                                            button.small.danger type="submit" { "Revoke" }
+                                        }
                                     }
                                 }
                             }

@@ -232,12 +232,14 @@ pub async fn settings(State(state): State<Arc<AppState>>, Extension(who): Extens
                 ". Change it in the file, with GATEWATCH_* environment variables or flags, then restart. "
                 "Print a commented sample with " code { "gatewatch config example" } "."
             }
-            table {
-                thead { tr { th { "Key" } th { "Value" } th { "Set by" } } }
-                tbody {
-                    tr { td { code { "data_dir (effective)" } } td { code { (cfg.data_dir.display()) } } td { } }
-                    @for (key, value, origin) in &cfg.effective {
-                        tr { td { code { (key) } } td { code { (value) } } td.muted { (origin) } }
+            div.scroll {
+                table {
+                    thead { tr { th { "Key" } th { "Value" } th { "Set by" } } }
+                    tbody {
+                        tr { td { code { "data_dir (effective)" } } td { code { (cfg.data_dir.display()) } } td { } }
+                        @for (key, value, origin) in &cfg.effective {
+                            tr { td { code { (key) } } td { code { (value) } } td.muted { (origin) } }
+                        }
                     }
                 }
             }

@@ -1,0 +1,507 @@
+//! End-to-end check in a real browser: headless Chromium driven through chromedriver
+//! (WebDriver) against the real server over HTTPS on loopback. It walks the first-start
+//! setup, every page, the user and token forms, the live dashboard (JavaScript, SSE and the
+//! CSP together) and role limits, and saves screenshots to `target/screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `chromium chromium-driver`).
+//! Without them the test is skipped, except under `CI=true`, where it fails.
+
+mod common;
+use anyhow::{bail, ensure, Context, Result};
+use common::*;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DESKTOP: (u32, u32) = (1280, 900);
+const MOBILE: (u32, u32) = (390, 844);
+/// Every page in the navigation and the settings tabs, besides the dashboard.
+const PAGES: [&str; 10] = [
+    "/traffic",
+    "/hosts",
+    "/logs",
+    "/monitors",
+    "/settings",
+    "/settings/users",
+    "/settings/tokens",
+    "/settings/audit",
+    "/api/docs",
+    "/about",
+];
+
+/// chromedriver in its own process group; dropping it ends the driver and the browsers it
+/// started, also when the test panics half-way.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    async fn start() -> Result<Driver> {
+        use std::os::unix::process::CommandExt;
+        let port = free_loopback_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {CHROMEDRIVER}"))?;
+        let driver = Driver { child, port };
+        let status = format!("http://127.0.0.1:{port}/status");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(&status).send().await {
+                if r.status().is_success() {
+                    return Ok(driver);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("chromedriver did not answer on port {port} within 20 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The group id is the child's pid (process_group(0)); it holds chromedriver and the
+        // browser it launched, nothing else.
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid signals only that process group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw Chrome DevTools command through chromedriver's `goog/cdp/execute` endpoint.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &reqwest::Url, session: Option<&str>) -> Result<reqwest::Url, UrlParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.cmd, "params": self.params });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// `url::ParseError`, named through reqwest's re-export of `url`.
+type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
+
+fn tools_missing() -> Option<String> {
+    [CHROMEDRIVER, CHROMIUM]
+        .iter()
+        .find(|p| !Path::new(p).exists())
+        .map(|p| format!("{p} not found"))
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("screenshots")
+}
+
+async fn screenshot(c: &Client, name: &str) -> Result<PathBuf> {
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, c.screenshot().await?)?;
+    println!("screenshot: {}", path.display());
+    Ok(path)
+}
+
+async fn connect(driver: &Driver, profile: &Path) -> Result<Client> {
+    let args = [
+        "--headless=new".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+        format!("--user-data-dir={}", profile.display()),
+        "--ignore-certificate-errors".into(),
+    ];
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        "acceptInsecureCerts": true,
+        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+    });
+    let caps = caps.as_object().cloned().unwrap_or_default();
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url())
+        .await
+        .context("cannot open a Chromium session through chromedriver")?;
+    Ok(client)
+}
+
+/// The whole page, not only the viewport, through DevTools.
+async fn full_page_screenshot(c: &Client, name: &str) -> Result<PathBuf> {
+    use base64::Engine;
+    let metrics = c
+        .issue_cmd(Cdp {
+            cmd: "Page.getLayoutMetrics",
+            params: serde_json::json!({}),
+        })
+        .await?;
+    let size = &metrics["cssContentSize"];
+    let clip = serde_json::json!({
+        "x": 0, "y": 0, "scale": 1,
+        // The layout width without a vertical scrollbar: the capture grows the viewport
+        // to the whole page, so the scrollbar goes away.
+        "width": c.execute("return window.innerWidth", vec![]).await?.as_f64().unwrap_or(1280.0),
+        "height": size["height"].as_f64().unwrap_or(900.0),
+    });
+    let shot = c
+        .issue_cmd(Cdp {
+            cmd: "Page.captureScreenshot",
+            params: serde_json::json!({ "format": "png", "captureBeyondViewport": true, "clip": clip }),
+        })
+        .await?;
+    let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap_or_default())?;
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png)?;
+    println!("screenshot: {}", path.display());
+    Ok(path)
+}
+
+/// Waits until the browser shows `path` (ignoring the query) and the page has loaded.
+async fn wait_for_path(c: &Client, path: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = c.current_url().await?;
+        let ready = c.execute("return document.readyState", vec![]).await?;
+        if url.path() == path && ready == "complete" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("expected to land on {path}, still on {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn scrolls_sideways(c: &Client) -> Result<bool> {
+    let v = c
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth",
+            vec![],
+        )
+        .await?;
+    Ok(v == true)
+}
+
+async fn h1(c: &Client) -> Result<String> {
+    Ok(c.find(Locator::Css("h1")).await?.text().await?)
+}
+
+async fn body_text(c: &Client) -> Result<String> {
+    Ok(c.find(Locator::Css("body")).await?.text().await?)
+}
+
+/// Opens `path` and checks it rendered a normal page: an h1 that is not an error title.
+async fn visit(c: &Client, base: &str, path: &str) -> Result<String> {
+    c.goto(&format!("{base}{path}")).await?;
+    wait_for_path(c, path).await?;
+    let title = h1(c).await.with_context(|| format!("{path} has no h1"))?;
+    ensure!(
+        !["Not found", "Not allowed", "Error", "Form expired"].contains(&title.as_str()),
+        "{path} shows the error page {title:?}"
+    );
+    let text = body_text(c).await?;
+    ensure!(
+        !text.contains("internal error"),
+        "{path} reports an internal error"
+    );
+    Ok(title)
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) -> Result<()> {
+    let field = c
+        .find(Locator::Css(css))
+        .await
+        .with_context(|| format!("no field {css}"))?;
+    field.clear().await?;
+    field.send_keys(text).await?;
+    Ok(())
+}
+
+async fn click(c: &Client, css: &str) -> Result<()> {
+    c.find(Locator::Css(css))
+        .await
+        .with_context(|| format!("nothing to click at {css}"))?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// The text of the live fields that change between two dashboard updates.
+async fn live_values(c: &Client) -> Result<(String, String)> {
+    let v = c
+        .execute(
+            "const f = n => document.querySelector('[data-field=\"' + n + '\"]').textContent;
+             return [f('uptime'), f('requests')];",
+            vec![],
+        )
+        .await?;
+    let get = |i: usize| v[i].as_str().unwrap_or_default().to_string();
+    Ok((get(0), get(1)))
+}
+
+async fn log_in(c: &Client, base: &str, user: &str, password: &str) -> Result<()> {
+    c.goto(&format!("{base}/login")).await?;
+    wait_for_path(c, "/login").await?;
+    type_into(c, "#username", user).await?;
+    type_into(c, "#password", password).await?;
+    click(c, "form.stack button[type=submit]").await?;
+    wait_for_path(c, "/").await?;
+    ensure!(
+        h1(c).await? == "Dashboard",
+        "{user} did not land on the dashboard"
+    );
+    Ok(())
+}
+
+async fn log_out(c: &Client) -> Result<()> {
+    click(c, ".who button[type=submit]").await?;
+    wait_for_path(c, "/login").await?;
+    ensure!(h1(c).await? == "Log in");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_walkthrough() {
+    if let Some(why) = tools_missing() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{why}: the browser test must run in CI (apt install chromium chromium-driver)");
+        }
+        println!("skipping: chromedriver not installed (apt install chromium chromium-driver)");
+        return;
+    }
+    let driver = Driver::start().await.unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    let client = connect(&driver, profile.path()).await.unwrap();
+    let result = walkthrough(&client, &server).await;
+    let _ = client.close().await;
+    server.stop().await;
+    drop(driver);
+    if let Err(e) = result {
+        panic!("{e:#}");
+    }
+}
+
+async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
+    let base = server.url.as_str();
+    ensure!(base.starts_with("https://"));
+
+    // First start: / sends the browser to the setup form.
+    c.goto(&format!("{base}/")).await?;
+    wait_for_path(c, "/setup").await?;
+    screenshot(c, "setup").await?;
+    type_into(c, "#token", &server.setup_token).await?;
+    type_into(c, "#username", "admin").await?;
+    type_into(c, "#password", PASSWORD).await?;
+    type_into(c, "#confirm", PASSWORD).await?;
+    click(c, "form.stack button[type=submit]").await?;
+    wait_for_path(c, "/").await?;
+    ensure!(h1(c).await? == "Dashboard");
+    let text = body_text(c).await?;
+    ensure!(
+        text.contains(gatewatch::cli::VERSION),
+        "dashboard does not show the version"
+    );
+
+    // The stylesheet applied and app.js ran under the CSP: the live fields change over SSE.
+    let layout = c
+        .execute(
+            "return getComputedStyle(document.querySelector('.topbar')).display",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        layout == "flex",
+        "app.css is not applied (topbar display = {layout})"
+    );
+    let has_live = c
+        .execute("return document.querySelector('[data-live]') !== null", vec![])
+        .await?;
+    ensure!(has_live == true, "dashboard has no [data-live] element");
+    let before = live_values(c).await?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = live_values(c).await?;
+        if now.0 != before.0 || now.1 != before.1 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("no live update within 15 s (uptime/requests still {before:?}): JS, SSE or CSP broken");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let stale = c
+        .execute(
+            "return document.querySelector('[data-live]').classList.contains('stale')",
+            vec![],
+        )
+        .await?;
+    ensure!(stale == false, "the live stream reported an error");
+    screenshot(c, "dashboard").await?;
+
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    c.refresh().await?;
+    wait_for_path(c, "/").await?;
+    screenshot(c, "dashboard-mobile").await?;
+    ensure!(
+        !scrolls_sideways(c).await?,
+        "the dashboard scrolls sideways at {}px",
+        MOBILE.0
+    );
+    let nav_fits = c
+        .execute(
+            "const a = document.querySelector('.mainnav a').getBoundingClientRect();
+             return a.left >= 0 && a.right <= document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        nav_fits == true,
+        "the first nav link is cut off at {}px",
+        MOBILE.0
+    );
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+
+    for path in PAGES {
+        visit(c, base, path).await?;
+    }
+
+    // Add a viewer through the form.
+    visit(c, base, "/settings/users").await?;
+    let form = "form.row[action='/settings/users']";
+    type_into(c, &format!("{form} input[name=username]"), "viewer1").await?;
+    c.find(Locator::Css(&format!("{form} select[name=role]")))
+        .await?
+        .select_by_value("viewer")
+        .await?;
+    type_into(c, &format!("{form} input[name=password]"), PASSWORD).await?;
+    click(c, &format!("{form} button[type=submit]")).await?;
+    // Same path before and after: wait for the notice the new page carries.
+    let notice = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("p.notice"))
+        .await?
+        .text()
+        .await?;
+    ensure!(notice == "User added.", "after adding a user: {notice:?}");
+    wait_for_path(c, "/settings/users").await?;
+    let text = body_text(c).await?;
+    ensure!(text.contains("viewer1"), "viewer1 is not listed");
+    screenshot(c, "users").await?;
+
+    // Create a token; its secret is shown once.
+    visit(c, base, "/settings/tokens").await?;
+    let form = "form.row[action='/settings/tokens']";
+    type_into(c, &format!("{form} input[name=name]"), "browser-test").await?;
+    click(c, &format!("{form} button[type=submit]")).await?;
+    let secret = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("pre.secret code"))
+        .await?
+        .text()
+        .await?;
+    ensure!(secret.starts_with("gw_"), "token secret looks wrong: {secret:?}");
+    screenshot(c, "tokens").await?;
+
+    // Phone width: no page may scroll sideways (wide tables scroll inside their card).
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    let mut too_wide = Vec::new();
+    for path in PAGES {
+        visit(c, base, path).await?;
+        if scrolls_sideways(c).await? {
+            too_wide.push(path);
+        }
+        full_page_screenshot(c, &format!("mobile{}", path.replace('/', "-"))).await?;
+    }
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    ensure!(
+        too_wide.is_empty(),
+        "pages wider than {}px: {too_wide:?}",
+        MOBILE.0
+    );
+    for path in ["/settings/users", "/settings", "/api/docs"] {
+        visit(c, base, path).await?;
+        full_page_screenshot(c, &format!("full{}", path.replace('/', "-"))).await?;
+    }
+
+    visit(c, base, "/settings/audit").await?;
+    let text = body_text(c).await?;
+    ensure!(text.contains("user.add"), "audit log lacks user.add");
+    ensure!(text.contains("token.create"), "audit log lacks token.create");
+
+    log_out(c).await?;
+    screenshot(c, "login").await?;
+
+    // A viewer sees no Settings and is refused the admin pages.
+    log_in(c, base, "viewer1", PASSWORD).await?;
+    let nav = c.find(Locator::Css("nav.mainnav")).await?.text().await?;
+    ensure!(nav.contains("Dashboard"), "viewer's nav: {nav:?}");
+    ensure!(!nav.contains("Settings"), "viewer's nav offers Settings: {nav:?}");
+    c.goto(&format!("{base}/settings/users")).await?;
+    wait_for_path(c, "/settings/users").await?;
+    ensure!(
+        h1(c).await? == "Not allowed",
+        "viewer was not refused /settings/users"
+    );
+    screenshot(c, "forbidden").await?;
+    c.goto(&format!("{base}/")).await?;
+    wait_for_path(c, "/").await?;
+    log_out(c).await?;
+
+    // The same pages in dark mode, for the eye.
+    c.issue_cmd(Cdp {
+        cmd: "Emulation.setEmulatedMedia",
+        params: serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+    })
+    .await?;
+    screenshot(c, "login-dark").await?;
+    log_in(c, base, "admin", PASSWORD).await?;
+    screenshot(c, "dashboard-dark").await?;
+    visit(c, base, "/settings/users").await?;
+    screenshot(c, "users-dark").await?;
+    Ok(())
+}
