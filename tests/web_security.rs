@@ -844,6 +844,17 @@ async fn writes_through_ui_and_api_are_audited_with_actor_and_address() {
 }
 
 #[tokio::test]
+async fn login_page_sends_a_logged_in_user_on() {
+    let s = TestServer::start(Options::default()).await;
+    s.add_user("alice", "admin");
+    let c = login(&s, "alice", PASSWORD).await;
+    let r = c.get(url(&s, "/login?next=/settings")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/settings");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn login_next_never_leaves_the_site() {
     let s = TestServer::start(Options::default()).await;
     s.add_user("alice", "admin");

@@ -165,25 +165,23 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
     }
 
     if state_changing {
-        match principal.as_ref().and_then(|p| p.csrf_token.clone()) {
-            // Session: the form field or header must carry the session's token.
-            Some(expected) => match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await
-            {
+        // Which token the request must carry: forms shown before login (login, setup) use
+        // the double-submit cookie; everything else the session's token. Bearer tokens need
+        // none: browsers never attach them on their own.
+        let expected = match (access, principal.as_ref()) {
+            (Access::Public | Access::Setup, _) => {
+                Some(cookie(req.headers(), PRELOGIN_CSRF_COOKIE).unwrap_or_default())
+            }
+            (_, Some(p)) => p.csrf_token.clone(),
+            (_, None) => None,
+        };
+        if let Some(expected) = expected {
+            if expected.is_empty() {
+                return csrf_failed(is_api);
+            }
+            match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await {
                 Ok(r) => req = r,
                 Err(resp) => return resp,
-            },
-            // Bearer token: browsers never send it on their own; no CSRF risk.
-            None if principal.is_some() => {}
-            // Login and setup: double-submit cookie.
-            None => {
-                let expected = cookie(req.headers(), PRELOGIN_CSRF_COOKIE).unwrap_or_default();
-                if expected.is_empty() {
-                    return csrf_failed(is_api);
-                }
-                match check_csrf(req, &expected, state.config.web.max_body_bytes, is_api).await {
-                    Ok(r) => req = r,
-                    Err(resp) => return resp,
-                }
             }
         }
     }

@@ -204,11 +204,16 @@ fn safe_next(next: &str) -> &str {
 
 pub async fn login_page(
     State(state): State<Arc<AppState>>,
+    who: Option<Extension<crate::accounts::Principal>>,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     if state.accounts.needs_setup().unwrap_or(false) {
         return Redirect::to("/setup").into_response();
+    }
+    // Already logged in: nothing to do here.
+    if who.is_some() {
+        return Redirect::to(safe_next(&q.next)).into_response();
     }
     let (csrf, is_new) = prelogin_csrf(&headers);
     let next = q.next;
