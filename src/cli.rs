@@ -90,6 +90,9 @@ pub enum Command {
     Backup(BackupCmd),
     Restore(RestoreCmd),
     Version(VersionCmd),
+    ParseLog(ParseLogCmd),
+    Pcap(PcapCmd),
+    Scan(ScanCmd),
 }
 
 /// Run the server: web UI, API and every enabled subsystem.
@@ -311,6 +314,62 @@ pub struct RestoreCmd {
     pub data_dir: Option<PathBuf>,
 }
 
+/// Summarise pcap/pcapng files: packets, protocols, top talkers, flows and DNS. A file
+/// cut off mid-record still gives the summary of what was read.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "pcap")]
+pub struct PcapCmd {
+    /// capture files (pcap or pcapng); several files are summarised together
+    #[argh(positional)]
+    pub files: Vec<PathBuf>,
+    /// print the summary as JSON (schema: shared/testdata/pcap/README.md)
+    #[argh(switch)]
+    pub json: bool,
+    /// ports treated as DNS over UDP and TCP, comma-separated (default: 53)
+    #[argh(option, default = "String::from(\"53\")")]
+    pub dns_ports: String,
+    /// exit 1 when a file is truncated, corrupt or has undecodable link types (the summary is
+    /// still printed)
+    #[argh(switch)]
+    pub strict: bool,
+}
+
+/// Parse log lines from stdin and print one JSON object per line: `{"syslog": …,
+/// "firewall": …|null, "dhcp": …|null}` or `{"error": "…"}` (schema:
+/// shared/testdata/syslog/README.md). The same parser the syslog receivers use.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "parse-log")]
+pub struct ParseLogCmd {
+    /// auto (default), rfc5424, rfc3164, filterlog, netfilter, dnsmasq, isc-dhcpd or sshd
+    #[argh(option, default = "String::from(\"auto\")")]
+    pub format: String,
+    /// year for timestamps without one (default: relative to the current date)
+    #[argh(option)]
+    pub year: Option<i32>,
+}
+
+/// Scan networks for live hosts, open TCP ports and services. Runs without a server and
+/// only when you ask; private ranges only unless --allow-public.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "scan")]
+pub struct ScanCmd {
+    /// addresses or CIDRs, e.g. 192.168.1.0/24
+    #[argh(positional)]
+    pub targets: Vec<String>,
+    /// ports: default (nmap top-100 + home/IoT ports), top100, all, or a list like 22,80,8000-8100
+    #[argh(option, default = "String::from(\"default\")")]
+    pub ports: String,
+    /// print JSON (the schema of shared/netlab/README.md)
+    #[argh(switch)]
+    pub json: bool,
+    /// allow targets outside private address ranges
+    #[argh(switch)]
+    pub allow_public: bool,
+    /// skip reverse DNS
+    #[argh(switch)]
+    pub no_dns: bool,
+}
+
 /// Print the version.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "version")]
@@ -413,23 +472,36 @@ fn run(command: Command) -> Result<(), CliError> {
             let cfg = load_config(c.config, c.data_dir)?;
             let store = Store::open(&cfg.data_dir, store_options(&cfg))?;
             let info = store.backup_to(&c.file)?;
-            println!("backup written to {} ({info:?})", c.file.display());
+            println!(
+                "backup written to {} ({} bytes, schema version {})",
+                c.file.display(),
+                info.file_bytes,
+                info.schema_version
+            );
             Ok(())
         }
         Command::Restore(c) => {
             let cfg = load_config(c.config, c.data_dir)?;
             let info = store::restore(&c.file, &cfg.data_dir, store_options(&cfg))?;
             println!(
-                "restored {} into {} ({info:?})",
+                "restored {} into {} (schema version {} → {})",
                 c.file.display(),
-                cfg.data_dir.display()
+                cfg.data_dir.display(),
+                info.backup_schema_version,
+                info.schema_version
             );
+            if let Some(previous) = &info.previous {
+                println!("the database it replaced is kept as {}", previous.display());
+            }
             Ok(())
         }
+        Command::Pcap(c) => run_pcap(c),
+        Command::Scan(c) => run_scan(c),
         Command::Version(_) => {
             println!("gatewatch {VERSION}");
             Ok(())
         }
+        Command::ParseLog(c) => run_parse_log(c),
     }
 }
 
@@ -570,4 +642,160 @@ fn read_new_password(user: &str) -> Result<String, CliError> {
         let _ = std::io::stderr().flush();
         Ok(pw)
     }
+}
+
+/// `gatewatch pcap`: reads the files into the traffic engine and prints the summary.
+fn run_pcap(c: PcapCmd) -> Result<(), CliError> {
+    use crate::traffic::{report, TrafficConfig};
+    if c.files.is_empty() {
+        return Err(CliError::new(Exit::Usage, "give at least one capture file"));
+    }
+    let mut dns_ports = Vec::new();
+    for p in c.dns_ports.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let port = p
+            .parse::<u16>()
+            .map_err(|_| CliError::new(Exit::Usage, format!("--dns-ports: {p:?} is not a port number")))?;
+        dns_ports.push(port);
+    }
+    let cfg = TrafficConfig {
+        dns_ports: dns_ports.clone(),
+        period: None,
+        ..Default::default()
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let mut progress = |path: &std::path::Path, pos: u64, len: u64| {
+        if show_progress && len > 0 {
+            eprint!("\r{}: {:>3} %", path.display(), pos.saturating_mul(100) / len);
+        }
+    };
+    let paths: Vec<&std::path::Path> = c.files.iter().map(PathBuf::as_path).collect();
+    let summary = crate::capture::summarize_files(&paths, cfg, &mut progress);
+    if show_progress {
+        eprint!("\r\x1b[K");
+    }
+    let out = if c.json {
+        let v = report::to_json(&summary.window, &summary.input, &dns_ports);
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    } else {
+        report::to_text(&summary.window, &summary.input, &dns_ports)
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    let mut fatal = false;
+    for w in &summary.warnings {
+        eprintln!("gatewatch: warning: {w}");
+    }
+    for e in &summary.errors {
+        eprintln!("gatewatch: {e}");
+        fatal |= !e.keeps_summary();
+    }
+    let imperfect = !summary.errors.is_empty() || !summary.warnings.is_empty();
+    if fatal || (c.strict && imperfect) {
+        let what = if fatal {
+            "some input could not be read"
+        } else {
+            "some input was truncated, corrupt or not decodable (--strict)"
+        };
+        return Err(CliError::new(Exit::Failure, what));
+    }
+    Ok(())
+}
+
+/// `parse-log`: stdin lines → JSON lines on stdout. A closed stdout (`| head`) is not an error.
+fn run_parse_log(c: ParseLogCmd) -> Result<(), CliError> {
+    use crate::logs::{self, LineFormat, ParseContext};
+    let format: LineFormat = c
+        .format
+        .parse()
+        .map_err(|e: String| CliError::new(Exit::Usage, e))?;
+    let ctx = match c.year {
+        Some(y) if (1..=9999).contains(&y) => ParseContext::with_year(y),
+        Some(y) => {
+            return Err(CliError::new(
+                Exit::Usage,
+                format!("--year {y} is not a year (1..9999)"),
+            ))
+        }
+        None => ParseContext::received_at(chrono::Utc::now()),
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    match logs::parse_lines(&mut stdin.lock(), &mut out, &ctx, format) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::new(Exit::Failure, format!("parse-log: {e}"))),
+    }
+}
+
+fn run_scan(c: ScanCmd) -> Result<(), CliError> {
+    use crate::scan::{self, ScanOptions};
+    if c.targets.is_empty() {
+        return Err(CliError::new(
+            Exit::Usage,
+            "give at least one target, e.g. `gatewatch scan 192.168.1.0/24`",
+        ));
+    }
+    let targets = scan::expand_targets(&c.targets, c.allow_public)
+        .map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+    let ports = crate::discovery::ports::parse_port_spec(&c.ports)
+        .map_err(|e| CliError::new(Exit::Usage, format!("--ports: {e}")))?;
+    let opts = ScanOptions {
+        ports,
+        resolve_names: !c.no_dns,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(Exit::Failure, format!("cannot start the runtime: {e}")))?;
+    let show_progress = std::io::stderr().is_terminal();
+    let report = runtime.block_on(scan::scan(targets, opts, move |p| {
+        if show_progress {
+            eprint!(
+                "\r{:<9} {:>6}/{:<6} hosts found: {:<5}",
+                p.phase, p.done, p.total, p.hosts_found
+            );
+            if p.phase == "done" {
+                eprintln!();
+            }
+        }
+    }));
+    if c.json {
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "{} hosts up of {} addresses, {} ports each, in {:.1} s",
+        report.hosts.len(),
+        report.targets,
+        report.ports_per_host,
+        report.duration_ms as f64 / 1000.0
+    );
+    for h in &report.hosts {
+        println!(
+            "\n{}  {}  {}  {}",
+            h.ip,
+            h.hostname.as_deref().unwrap_or("-"),
+            h.mac.as_deref().unwrap_or("-"),
+            h.vendor.as_deref().unwrap_or("")
+        );
+        for p in &h.ports {
+            let what = [p.product.as_deref(), p.version.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let title = p
+                .http
+                .as_ref()
+                .and_then(|h| h.title.as_deref())
+                .map(|t| format!("\"{t}\""))
+                .unwrap_or_default();
+            println!("  {:>5}/tcp  {:<14} {} {}", p.port, p.service, what, title);
+        }
+    }
+    Ok(())
 }

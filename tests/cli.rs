@@ -57,7 +57,11 @@ impl Env {
         {
             let mut input = child.stdin.take().unwrap();
             if let Some(text) = stdin {
-                input.write_all(text.as_bytes()).unwrap();
+                // A command that fails before reading stdin (a usage error) closes it first.
+                match input.write_all(text.as_bytes()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    other => other.unwrap(),
+                }
             }
         }
         Run::from(child.wait_with_output().unwrap(), args)

@@ -1,11 +1,16 @@
 //! Plain data types shared by every subsystem: accounts, roles, sessions, API tokens,
-//! audit entries and the timestamp they are stamped with.
+//! audit entries, parsed log events and the timestamp they are stamped with.
 //!
 //! Owns no I/O. The store persists these types; the web layer and the CLI create them.
 
 mod account;
+mod log;
 
 pub use account::{ApiToken, AuditEntry, Permission, Role, Session, User, BUILTIN_ROLES};
+pub use log::{
+    split_pri, AuthEvent, AuthOutcome, DhcpEvent, DhcpFormat, Direction, Facility, FirewallAction,
+    FirewallEvent, FirewallFormat, LogEvent, SdElement, Severity, SyslogHeader,
+};
 
 use serde::{Deserialize, Serialize};
 

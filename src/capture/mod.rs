@@ -1,0 +1,116 @@
+//! Capture sources: where packets come from. One trait, [`CaptureSource`], with a file
+//! implementation for pcap and pcapng ([`FileSource`]); the live libpcap source will sit
+//! behind the same trait.
+//!
+//! Owns reading records and their metadata (timestamp, wire length, link type). Must not
+//! decode packets (that is `traffic::decode`) nor keep statistics beyond its own read
+//! position.
+
+mod file;
+mod summarize;
+
+pub use file::{FileFormat, FileSource};
+pub use summarize::{summarize_files, FileSummary};
+
+use std::path::PathBuf;
+
+/// Nanoseconds since the Unix epoch, as stamped by the capture (not by our clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PacketTime(pub u64);
+
+impl PacketTime {
+    pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+    pub fn from_secs(secs: u64) -> Self {
+        PacketTime(secs.saturating_mul(Self::NANOS_PER_SEC))
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0 / Self::NANOS_PER_SEC
+    }
+
+    /// Milliseconds, for the rest of the program's [`crate::model::Timestamp`].
+    pub fn to_timestamp(self) -> crate::model::Timestamp {
+        crate::model::Timestamp(self.0 / 1_000_000)
+    }
+}
+
+/// A libpcap `LINKTYPE_*` value (the link-layer header type of a record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    /// OpenBSD/other raw IP aliases used by some writers.
+    pub const RAW_ALT_12: LinkType = LinkType(12);
+    pub const RAW_ALT_14: LinkType = LinkType(14);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+}
+
+/// One captured record. `data` is borrowed from the source until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    pub ts: PacketTime,
+    /// Length on the wire (pcap `orig_len`).
+    pub wire_len: u32,
+    /// The captured bytes (may be shorter than `wire_len` when a snaplen cut them).
+    pub data: &'a [u8],
+    pub link_type: LinkType,
+}
+
+/// Why a source stopped or could not start. Every variant that concerns the file's
+/// content carries the byte offset where the problem starts.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path} at byte offset {offset}: {source}")]
+    Read {
+        path: PathBuf,
+        offset: u64,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a pcap or pcapng file (byte offset 0: {what})")]
+    NotACapture { path: PathBuf, what: String },
+    #[error(
+        "{path}: the file ends inside a record at byte offset {offset} ({trailing} trailing bytes); \
+         the records before it were read"
+    )]
+    TruncatedTail {
+        path: PathBuf,
+        offset: u64,
+        trailing: u64,
+    },
+    #[error("{path}: corrupt {what} at byte offset {offset}; the records before it were read")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+}
+
+impl CaptureError {
+    /// True when the data before the problem was read normally, so a summary of it is valid.
+    pub fn keeps_summary(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::TruncatedTail { .. } | CaptureError::Corrupt { .. }
+        )
+    }
+}
+
+/// Anything that yields packets: a file now, a live interface later.
+pub trait CaptureSource {
+    /// The next record, `Ok(None)` at the end. After an error the source is finished and
+    /// returns `Ok(None)`.
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+
+    /// Byte offset of the record returned last (before the first call: bytes read so far).
+    fn position(&self) -> u64;
+}

@@ -1,0 +1,254 @@
+//! The bidirectional 5-tuple flow table: bounded size, counted evictions, idle expiry by
+//! `now`. Packets without ports (ICMP, non-first fragments, other protocols) use port 0.
+//!
+//! `distinct` counts 5-tuples, not flow records: a flow that expired and comes back later in
+//! the same window is a new record (`restarted`) but not a new 5-tuple. To know that, the
+//! fingerprints of expired keys are remembered until the window is reset, at most as many
+//! as the table holds.
+
+use crate::capture::PacketTime;
+use foldhash::fast::RandomState;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// A flow's key with its two endpoints in canonical order, so both directions meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub a: (IpAddr, u16),
+    pub b: (IpAddr, u16),
+    pub proto: u8,
+}
+
+impl FlowKey {
+    /// Returns the key and whether the packet goes from `a` to `b`.
+    pub fn new(src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> (FlowKey, bool) {
+        if src <= dst {
+            (
+                FlowKey {
+                    a: src,
+                    b: dst,
+                    proto,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    a: dst,
+                    b: src,
+                    proto,
+                },
+                false,
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowStats {
+    pub first_seen: PacketTime,
+    pub last_seen: PacketTime,
+    pub packets_ab: u64,
+    pub packets_ba: u64,
+    pub bytes_ab: u64,
+    pub bytes_ba: u64,
+    /// OR of the TCP flags seen in either direction.
+    pub tcp_flags: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlowLimits {
+    pub max_flows: usize,
+    pub idle: Duration,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            max_flows: 262_144,
+            idle: Duration::from_secs(120),
+        }
+    }
+}
+
+pub struct FlowTable {
+    // foldhash: fast, and randomly seeded per table so crafted flows cannot aim at buckets.
+    flows: HashMap<FlowKey, FlowStats, RandomState>,
+    expired_keys: HashSet<u64, RandomState>,
+    hasher: RandomState,
+    limits: FlowLimits,
+    last_sweep: PacketTime,
+    /// Distinct 5-tuples since the last reset.
+    pub distinct: u64,
+    /// Records created (a 5-tuple that expired and came back counts again).
+    pub created: u64,
+    pub restarted: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    /// False once the expired-key memory overflowed and `distinct` may over-count.
+    pub distinct_exact: bool,
+}
+
+impl FlowTable {
+    pub fn new(limits: FlowLimits) -> Self {
+        FlowTable {
+            flows: HashMap::default(),
+            expired_keys: HashSet::default(),
+            hasher: Default::default(),
+            limits,
+            last_sweep: PacketTime::default(),
+            distinct: 0,
+            created: 0,
+            restarted: 0,
+            expired: 0,
+            evicted: 0,
+            distinct_exact: true,
+        }
+    }
+
+    pub fn active(&self) -> usize {
+        self.flows.len()
+    }
+
+    fn fingerprint(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Accounts one packet.
+    pub fn ingest(
+        &mut self,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        proto: u8,
+        wire_len: u32,
+        tcp_flags: u8,
+        now: PacketTime,
+    ) {
+        self.expire(now);
+        let (key, forward) = FlowKey::new(src, dst, proto);
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
+            self.evict_one();
+        }
+        let f = match self.flows.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                self.created += 1;
+                if self.expired_keys.remove(&self.hasher.hash_one(key)) {
+                    self.restarted += 1;
+                } else {
+                    self.distinct += 1;
+                }
+                v.insert(FlowStats {
+                    first_seen: now,
+                    last_seen: now,
+                    ..Default::default()
+                })
+            }
+        };
+        f.last_seen = now.max(f.last_seen);
+        f.tcp_flags |= tcp_flags;
+        if forward {
+            f.packets_ab += 1;
+            f.bytes_ab += u64::from(wire_len);
+        } else {
+            f.packets_ba += 1;
+            f.bytes_ba += u64::from(wire_len);
+        }
+    }
+
+    fn remember_expired(&mut self, key: &FlowKey) {
+        if self.expired_keys.len() < self.limits.max_flows {
+            let fp = self.fingerprint(key);
+            self.expired_keys.insert(fp);
+        } else {
+            self.distinct_exact = false;
+        }
+    }
+
+    /// Drops the least recently seen flow of a small sample (cheap, bounded work).
+    fn evict_one(&mut self) {
+        let victim = self
+            .flows
+            .iter()
+            .take(16)
+            .min_by_key(|(_, f)| f.last_seen)
+            .map(|(k, _)| *k);
+        if let Some(k) = victim {
+            self.flows.remove(&k);
+            self.remember_expired(&k);
+            self.evicted += 1;
+        }
+    }
+
+    /// Ends flows idle longer than the limit (at most one sweep per second of `now`).
+    pub fn expire(&mut self, now: PacketTime) {
+        if now.0 < self.last_sweep.0.saturating_add(PacketTime::NANOS_PER_SEC) {
+            return;
+        }
+        self.last_sweep = now;
+        let idle = self.limits.idle.as_nanos() as u64;
+        let gone: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| now.0.saturating_sub(f.last_seen.0) > idle)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.flows.remove(&k);
+            self.remember_expired(&k);
+            self.expired += 1;
+        }
+    }
+
+    /// The `n` largest active flows by bytes (both directions), ties by key.
+    pub fn top_by_bytes(&self, n: usize) -> Vec<(FlowKey, FlowStats)> {
+        let mut v: Vec<(FlowKey, FlowStats)> = self.flows.iter().map(|(k, f)| (*k, *f)).collect();
+        v.sort_by(|x, y| {
+            (y.1.bytes_ab + y.1.bytes_ba)
+                .cmp(&(x.1.bytes_ab + x.1.bytes_ba))
+                .then_with(|| x.0.cmp(&y.0))
+        });
+        v.truncate(n);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    #[test]
+    fn both_directions_are_one_flow_and_expiry_does_not_inflate_distinct() {
+        let mut t = FlowTable::new(FlowLimits {
+            max_flows: 10,
+            idle: Duration::from_secs(60),
+        });
+        let s = PacketTime::from_secs;
+        t.ingest((ip(1), 1000), (ip(2), 53), 17, 80, 0, s(1));
+        t.ingest((ip(2), 53), (ip(1), 1000), 17, 120, 0, s(2));
+        assert_eq!((t.distinct, t.active()), (1, 1));
+        t.ingest((ip(1), 1000), (ip(2), 53), 17, 80, 0, s(500));
+        assert_eq!((t.distinct, t.created, t.restarted, t.expired), (1, 2, 1, 1));
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut t = FlowTable::new(FlowLimits {
+            max_flows: 4,
+            idle: Duration::from_secs(60),
+        });
+        for p in 0..10u16 {
+            t.ingest((ip(1), p), (ip(2), 80), 6, 60, 0, PacketTime::from_secs(1));
+        }
+        assert_eq!(t.active(), 4);
+        assert_eq!((t.evicted, t.distinct), (6, 10));
+    }
+}

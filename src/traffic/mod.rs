@@ -1,0 +1,20 @@
+//! The sans-IO traffic core: packet decoding, windows of counters and sketches, the flow
+//! table and DNS statistics. Takes captured records ([`crate::capture::RawPacket`]) and
+//! `now` (packet time); never reads clocks, files or sockets, never touches the store.
+//!
+//! - [`decode`]: link layer → IP → TCP/UDP with etherparse, zero-copy, never panics.
+//! - [`window`]: [`window::Engine`] (ingest, windows closing by `now`) and [`window::Window`].
+//! - [`flows`]: bidirectional 5-tuple flow table, bounded, idle expiry.
+//! - [`dns`] and [`tcp_dns`]: DNS message statistics; TCP stream reassembly for DNS.
+//! - [`sketch`]: HLL / KLL / frequent-items parameters (Apache DataSketches port).
+//! - [`report`]: a window as JSON (the pcap oracle's schema) or as readable text.
+
+pub mod decode;
+pub mod dns;
+pub mod flows;
+pub mod report;
+pub mod sketch;
+pub mod tcp_dns;
+pub mod window;
+
+pub use window::{Engine, TrafficConfig, Window};

@@ -1,0 +1,157 @@
+//! Thin wrappers over the Apache DataSketches port (`datasketches`): HLL for cardinality,
+//! KLL for quantiles, frequent items for heavy hitters. They fix the parameters in one place
+//! and give the tie rule of the reports (value descending, then key ascending).
+
+use datasketches::common::SearchCriteria;
+use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
+use datasketches::hll::{HllSketch, HllType};
+use datasketches::kll::KllSketch;
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+/// lg(K) of the HLL sketches: 2^14 buckets, about 0.8 % standard error, exact-ish (coupon
+/// list) below about 1500 distinct items; 16 KiB when full.
+const HLL_LG_K: u8 = 14;
+
+pub fn hll() -> HllSketch {
+    // Fixed, valid parameters: this cannot fail.
+    HllSketch::new(HLL_LG_K, HllType::Hll8).unwrap_or_else(|_| unreachable!("valid HLL params"))
+}
+
+/// The HLL estimate as an integer (the sketch is exact up to rounding for small counts).
+pub fn hll_count(s: &HllSketch) -> u64 {
+    s.estimate().round().max(0.0) as u64
+}
+
+/// Heavy hitters: a frequent-items sketch. Counts are exact while the number of distinct
+/// keys stays below 3/4 of the map size; beyond that they are estimates with a bounded error.
+pub struct TopN<T: Eq + Hash> {
+    sketch: FrequentItemsSketch<T>,
+}
+
+impl<T: Eq + Hash + Clone + Ord> TopN<T> {
+    /// Map size for keys with many distinct values (IPs, qnames).
+    pub const LARGE: usize = 8192;
+    /// Map size for ports.
+    pub const SMALL: usize = 4096;
+
+    pub fn new(max_map_size: usize) -> Self {
+        TopN {
+            sketch: FrequentItemsSketch::new(max_map_size)
+                .unwrap_or_else(|_| unreachable!("map size is a power of two")),
+        }
+    }
+
+    pub fn add(&mut self, item: T, count: u64) {
+        self.sketch.update_with_count(item, count);
+    }
+
+    /// Like [`TopN::add`], allocating an owned key only when the key is new.
+    pub fn add_ref<Q>(&mut self, item: &Q, count: u64)
+    where
+        T: Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = T> + ?Sized,
+    {
+        self.sketch.update_with_count_ref(item, count);
+    }
+
+    /// The `n` heaviest keys, ordered by estimate descending, then key ascending.
+    pub fn top(&self, n: usize) -> Vec<(T, u64)> {
+        let mut rows: Vec<(T, u64)> = self
+            .sketch
+            .frequent_items(ErrorType::NoFalseNegatives)
+            .into_iter()
+            .map(|r| (r.item().clone(), r.estimate()))
+            .collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rows.truncate(n);
+        rows
+    }
+
+    /// True while every count is exact (no key has been purged).
+    pub fn is_exact(&self) -> bool {
+        self.sketch.maximum_error() == 0
+    }
+}
+
+/// Quantiles of an integer stream (packet sizes, per-second rates).
+pub struct Quantiles {
+    sketch: KllSketch<u64>,
+}
+
+impl Quantiles {
+    /// k = 4096: exact below about 4000 items, then a normalised rank error near 0.1 %.
+    pub const FINE: u16 = 4096;
+    /// k = 200, DataSketches' default (about 1.3 % rank error).
+    pub const COARSE: u16 = 200;
+
+    pub fn new(k: u16) -> Self {
+        Quantiles {
+            sketch: KllSketch::new(k).unwrap_or_else(|_| unreachable!("k is in range")),
+        }
+    }
+
+    pub fn add(&mut self, v: u64) {
+        self.sketch.update(v);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.sketch.n()
+    }
+
+    /// Nearest-rank quantile (`rank` in 0..=1), `None` when empty.
+    pub fn quantile(&self, rank: f64) -> Option<u64> {
+        self.sketch
+            .quantile(rank, SearchCriteria::Inclusive)
+            .ok()
+            .flatten()
+    }
+
+    pub fn min(&self) -> Option<u64> {
+        self.sketch.min_item().copied()
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        self.sketch.max_item().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_orders_ties_by_key() {
+        let mut t = TopN::<u16>::new(TopN::<u16>::SMALL);
+        for (k, c) in [(443, 5), (53, 5), (80, 7), (22, 1)] {
+            t.add(k, c);
+        }
+        assert_eq!(t.top(3), vec![(80, 7), (53, 5), (443, 5)]);
+        assert!(t.is_exact());
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank_when_small() {
+        let mut q = Quantiles::new(Quantiles::FINE);
+        for v in [10, 20, 30, 40] {
+            q.add(v);
+        }
+        assert_eq!(q.quantile(0.5), Some(20));
+        assert_eq!(q.quantile(0.9), Some(40));
+        assert_eq!(Quantiles::new(200).quantile(0.5), None);
+    }
+
+    #[test]
+    fn hll_is_exact_for_small_sets_and_close_for_large() {
+        let mut h = hll();
+        for i in 0..99u32 {
+            h.update(i);
+        }
+        assert_eq!(hll_count(&h), 99);
+        for i in 0..50_000u32 {
+            h.update(i);
+        }
+        let e = hll_count(&h) as f64;
+        assert!((e - 50_000.0).abs() < 1000.0, "{e}");
+    }
+}
