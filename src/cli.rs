@@ -796,6 +796,9 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
                 .unwrap_or_default();
             println!("  {:>5}/tcp  {:<14} {} {}", p.port, p.service, what, title);
         }
+        for m in &h.services {
+            println!("  → {} ({}; {})", m.name, m.confidence.as_str(), m.summary());
+        }
     }
     Ok(())
 }

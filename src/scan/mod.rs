@@ -11,6 +11,7 @@ mod probe;
 use crate::discovery::identify::HttpInfo;
 use crate::discovery::oui::{self, Mac};
 use crate::discovery::passive;
+use crate::discovery::services::{Evidence, HttpResponse, Match, ServiceMatcher};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -122,6 +123,8 @@ pub struct HostReport {
     pub seen_by: Vec<&'static str>,
     pub rtt_ms: Option<f64>,
     pub ports: Vec<PortReport>,
+    /// Service definitions the evidence matched, with that evidence.
+    pub services: Vec<Match>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -329,14 +332,20 @@ pub async fn scan(
             if arp {
                 seen_by.push("arp");
             }
+            let vendor = mac.and_then(oui::vendor).map(str::to_string);
+            let mut services = ServiceMatcher::embedded().classify(&evidence(&ports, vendor.clone()));
+            // One service seen on two ports (SMB on 139 and 445) is listed once.
+            let mut seen = std::collections::BTreeSet::new();
+            services.retain(|m| seen.insert((m.name.clone(), m.evidence.clone())));
             HostReport {
                 ip,
                 mac: mac.map(|m| m.to_string()),
-                vendor: mac.and_then(oui::vendor).map(str::to_string),
+                vendor,
                 hostname,
                 seen_by,
                 rtt_ms: rtt.map(|d| d.as_secs_f64() * 1000.0),
                 ports,
+                services,
             }
         });
     }
@@ -357,6 +366,33 @@ pub async fn scan(
         ports_per_host: opts.ports.len(),
         duration_ms: started.elapsed().as_millis() as u64,
         hosts,
+    }
+}
+
+/// What the probes of one host saw, in the form the service matcher reads.
+fn evidence(ports: &[PortReport], mac_vendor: Option<String>) -> Evidence {
+    Evidence {
+        tcp_open: ports.iter().map(|p| p.port).collect(),
+        banners: ports
+            .iter()
+            .filter_map(|p| Some((p.port, p.banner.clone()?)))
+            .collect(),
+        http: ports
+            .iter()
+            .filter_map(|p| {
+                let h = p.http.as_ref()?;
+                Some(HttpResponse {
+                    port: p.port,
+                    path: "/".into(),
+                    status: h.status,
+                    title: h.title.clone(),
+                    headers: h.headers.clone(),
+                    body: h.body_start.clone(),
+                })
+            })
+            .collect(),
+        mac_vendor,
+        ..Default::default()
     }
 }
 
