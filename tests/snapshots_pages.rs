@@ -68,37 +68,15 @@ async fn admin_pages() {
     let c = setup_admin(&s, "admin", PASSWORD).await;
 
     // Some history for the users, tokens and audit pages, made through the forms.
-    let page = c
-        .get(format!("{}/settings/users", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_from(&page);
-    let r = c
-        .post(format!("{}/settings/users", s.url))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "viewer1"),
-            ("role", "viewer"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let fields = [
+        ("username", "viewer1"),
+        ("role", "viewer"),
+        ("password", PASSWORD),
+    ];
+    let r = submit_form(&c, &s, "/settings/users", "/settings/users", &fields).await;
     assert_eq!(r.status(), 303);
-    let r = c
-        .post(format!("{}/settings/tokens", s.url))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", "prometheus"),
-            ("role", "viewer"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let fields = [("name", "prometheus"), ("role", "viewer")];
+    let r = submit_form(&c, &s, "/settings/tokens", "/settings/tokens", &fields).await;
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     assert!(body.contains("gw_"), "the new token's secret is shown once");

@@ -768,26 +768,8 @@ async fn writes_through_ui_and_api_are_audited_with_actor_and_address() {
     let s = TestServer::start(Options::default()).await;
     s.add_user("alice", "admin");
     let c = login(&s, "alice", PASSWORD).await;
-    let page = c
-        .get(url(&s, "/settings/users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_from(&page);
-    let r = c
-        .post(url(&s, "/settings/users"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "bob"),
-            ("role", "viewer"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let fields = [("username", "bob"), ("role", "viewer"), ("password", PASSWORD)];
+    let r = submit_form(&c, &s, "/settings/users", "/settings/users", &fields).await;
     assert_eq!(r.status(), 303);
     let token = token_for(&s, "ops", "admin");
     let r = client()

@@ -130,29 +130,38 @@ pub fn csrf_from(html: &str) -> String {
     html[start..end].to_string()
 }
 
-/// Logs in through the login form; returns the client with its session cookie.
-pub async fn login(server: &TestServer, user: &str, password: &str) -> reqwest::Client {
-    let c = client();
-    let page = c
-        .get(format!("{}/login", server.url))
+/// Opens the page at `page`, takes its CSRF token, and posts `fields` with it to `action`,
+/// as a browser submitting that page's form would.
+pub async fn submit_form(
+    c: &reqwest::Client,
+    server: &TestServer,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = c
+        .get(format!("{}{page}", server.url))
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let csrf = csrf_from(&page);
-    let resp = c
-        .post(format!("{}/login", server.url))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", user),
-            ("password", password),
-            ("next", "/"),
-        ])
+    let csrf = csrf_from(&html);
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    c.post(format!("{}{action}", server.url))
+        .form(&form)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Logs in through the login form; returns the client with its session cookie.
+pub async fn login(server: &TestServer, user: &str, password: &str) -> reqwest::Client {
+    let c = client();
+    let fields = [("username", user), ("password", password), ("next", "/")];
+    let resp = submit_form(&c, server, "/login", "/login", &fields).await;
     assert_eq!(resp.status(), 303, "login as {user} failed");
     c
 }
@@ -161,27 +170,13 @@ pub async fn login(server: &TestServer, user: &str, password: &str) -> reqwest::
 /// holding the admin's session.
 pub async fn setup_admin(server: &TestServer, user: &str, password: &str) -> reqwest::Client {
     let c = client();
-    let page = c
-        .get(format!("{}/setup", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_from(&page);
-    let resp = c
-        .post(format!("{}/setup", server.url))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("token", server.setup_token.as_str()),
-            ("username", user),
-            ("password", password),
-            ("confirm", password),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let fields = [
+        ("token", server.setup_token.as_str()),
+        ("username", user),
+        ("password", password),
+        ("confirm", password),
+    ];
+    let resp = submit_form(&c, server, "/setup", "/setup", &fields).await;
     assert_eq!(resp.status(), 303, "setup as {user} failed");
     c
 }
