@@ -304,17 +304,17 @@ pub(super) fn bind(defs: &[Definition], cands: Vec<Candidate>) -> Vec<Match> {
             },
         }
     }
-    best.into_values()
-        .flatten()
-        .map(|c| {
-            let d = &defs[c.def];
-            Match {
-                name: d.name.clone(),
-                category: d.category.clone(),
-                port: c.port,
-                confidence: c.confidence,
-                evidence: c.evidence,
-            }
-        })
-        .collect()
+    best.into_values().flatten().map(|c| to_match(defs, c)).collect()
+}
+
+/// The public form of a candidate of definition `defs[c.def]`.
+pub(super) fn to_match(defs: &[Definition], c: Candidate) -> Match {
+    let d = &defs[c.def];
+    Match {
+        name: d.name.clone(),
+        category: d.category.clone(),
+        port: c.port,
+        confidence: c.confidence,
+        evidence: c.evidence,
+    }
 }

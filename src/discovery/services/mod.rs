@@ -110,16 +110,7 @@ impl ServiceMatcher {
     pub fn all_matches(&self, evidence: &Evidence) -> Vec<Match> {
         matcher::candidates(&self.defs, evidence)
             .into_iter()
-            .map(|c| {
-                let d = &self.defs[c.def];
-                Match {
-                    name: d.name.clone(),
-                    category: d.category.clone(),
-                    port: c.port,
-                    confidence: c.confidence,
-                    evidence: c.evidence,
-                }
-            })
+            .map(|c| matcher::to_match(&self.defs, c))
             .collect()
     }
 
