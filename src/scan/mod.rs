@@ -183,8 +183,11 @@ pub async fn scan(
     //    the attempt also makes the kernel resolve ARP for hosts on our L2.
     let total = targets.len();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The slowest answer seen so far (µs); once hosts answer, silence is judged by it.
+    let slowest = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for &ip in &targets {
+        let slowest = slowest.clone();
         let (global, opts, states, done, progress) = (
             global.clone(),
             opts.clone(),
@@ -196,10 +199,15 @@ pub async fn scan(
             let mut set = tokio::task::JoinSet::new();
             for port in LIVENESS_PORTS {
                 let permit = global.clone().acquire_owned().await;
-                let timeout = opts.connect_timeout;
+                let timeout = liveness_timeout(&slowest, opts.connect_timeout);
+                let slowest = slowest.clone();
                 set.spawn(async move {
                     let _permit = permit;
-                    (port, connect(SocketAddr::new(ip, port), timeout).await)
+                    let reach = connect(SocketAddr::new(ip, port), timeout).await;
+                    if let Reach::Open(rtt) | Reach::Refused(rtt) = reach {
+                        slowest.fetch_max(rtt.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    (port, reach)
                 });
             }
             while let Some(Ok((port, reach))) = set.join_next().await {
@@ -396,6 +404,16 @@ fn evidence(ports: &[PortReport], mac_vendor: Option<String>) -> Evidence {
     }
 }
 
+/// Liveness connect timeout: the default until some host has answered, then ten times the
+/// slowest answer seen (at least 200 ms), so dead addresses stop costing a full second
+/// each once the network's round-trip time is known.
+fn liveness_timeout(slowest_us: &std::sync::atomic::AtomicU64, default: Duration) -> Duration {
+    match slowest_us.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => default,
+        us => (Duration::from_micros(us) * 10).clamp(Duration::from_millis(200), default),
+    }
+}
+
 /// The connect timeout for one host: a multiple of its RTT when known; short for hosts on
 /// our own L2 that answered ARP (a LAN answers in well under a millisecond); the default
 /// otherwise. This caps what a host that drops everything can cost.
@@ -477,6 +495,19 @@ mod tests {
             expand_targets(&["nonsense".into()], false),
             Err(ScanError::BadTarget(_))
         ));
+    }
+
+    #[test]
+    fn liveness_timeout_shrinks_once_hosts_answer() {
+        let d = Duration::from_secs(1);
+        let slowest = std::sync::atomic::AtomicU64::new(0);
+        assert_eq!(liveness_timeout(&slowest, d), d);
+        slowest.store(150, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(liveness_timeout(&slowest, d), Duration::from_millis(200));
+        slowest.store(60_000, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(liveness_timeout(&slowest, d), Duration::from_millis(600));
+        slowest.store(500_000, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(liveness_timeout(&slowest, d), d);
     }
 
     #[test]
