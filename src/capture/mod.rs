@@ -105,12 +105,38 @@ impl CaptureError {
     }
 }
 
-/// Anything that yields packets: a file now, a live interface later.
+/// What a source counts about itself. Files count nothing; live captures report the
+/// kernel's and the interface's drops from libpcap's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceStats {
+    /// Packets the capture received (libpcap `ps_recv`), when the source knows.
+    pub received: u64,
+    /// Packets dropped because the capture buffer was full (`ps_drop`).
+    pub dropped_kernel: u64,
+    /// Packets dropped by the interface or its driver (`ps_ifdrop`).
+    pub dropped_interface: u64,
+}
+
+/// Anything that yields packets: a file or a live interface.
 pub trait CaptureSource {
-    /// The next record, `Ok(None)` at the end. After an error the source is finished and
-    /// returns `Ok(None)`.
+    /// The next record. For a file, `Ok(None)` is the end. A live source returns `Ok(None)`
+    /// when nothing arrived within its poll interval (at most a few hundred milliseconds),
+    /// so that its thread can look at its stop flag and advance windows by the clock; see
+    /// [`CaptureSource::is_live`]. After an error the source is finished and returns
+    /// `Ok(None)`.
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
 
     /// Byte offset of the record returned last (before the first call: bytes read so far).
+    /// Live sources return the bytes captured so far.
     fn position(&self) -> u64;
+
+    /// True for live captures, where `Ok(None)` means "idle", not "end".
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    /// Capture statistics (kernel drops for live sources).
+    fn stats(&mut self) -> SourceStats {
+        SourceStats::default()
+    }
 }
