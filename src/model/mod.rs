@@ -5,8 +5,12 @@
 
 mod account;
 mod log;
+mod log_query;
 
 pub use account::{ApiToken, AuditEntry, Permission, Role, Session, User, BUILTIN_ROLES};
+pub use log_query::{
+    HostFilter, IndexTerm, LogQuery, QueryError, RawLogQuery, StoredLog, Transport, MAX_TERM_BYTES,
+};
 pub use log::{
     split_pri, AuthEvent, AuthOutcome, DhcpEvent, DhcpFormat, Direction, Facility, FirewallAction,
     FirewallEvent, FirewallFormat, LogEvent, SdElement, Severity, SyslogHeader,

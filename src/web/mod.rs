@@ -56,6 +56,8 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub shutdown: CancellationToken,
     pub clock: Clock,
+    /// The syslog receivers' counters, live tail and listener status.
+    pub logs: Arc<crate::syslog::LogsHub>,
 }
 
 impl AppState {
