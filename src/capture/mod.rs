@@ -1,16 +1,22 @@
 //! Capture sources: where packets come from. One trait, [`CaptureSource`], with a file
-//! implementation for pcap and pcapng ([`FileSource`]); the live libpcap source will sit
-//! behind the same trait.
+//! implementation for pcap and pcapng ([`FileSource`]) and a live libpcap one
+//! ([`LiveSource`], run one thread per interface by [`live::threads`]); the machine's
+//! interfaces ([`interfaces`]) and capture filters for files ([`BpfFilter`]).
 //!
 //! Owns reading records and their metadata (timestamp, wire length, link type). Must not
 //! decode packets (that is `traffic::decode`) nor keep statistics beyond its own read
 //! position.
 
+mod bpf;
 mod file;
+pub mod interfaces;
+pub mod live;
 mod summarize;
 
+pub use bpf::BpfFilter;
 pub use file::{FileFormat, FileSource};
-pub use summarize::{summarize_files, FileSummary};
+pub use live::{LiveError, LiveOptions, LiveSource};
+pub use summarize::{summarize_files, summarize_files_filtered, FileSummary};
 
 use std::path::PathBuf;
 
@@ -93,6 +99,9 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    /// A live capture failed while reading (e.g. its interface went away).
+    #[error("capture on {iface} stopped: {detail}")]
+    Live { iface: String, detail: String },
 }
 
 impl CaptureError {
