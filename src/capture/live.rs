@@ -204,7 +204,9 @@ impl CaptureSource for LiveSource {
         // extra idle report per burst, and no borrow of the handle held across the wait.
         match self.capture.next_packet() {
             Ok(p) => {
-                let ts = timeval_nanos(p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
+                // time_t and suseconds_t are 32 bits on some targets the cross builds make.
+                #[allow(clippy::useless_conversion)]
+                let ts = timeval_nanos(i64::from(p.header.ts.tv_sec), i64::from(p.header.ts.tv_usec));
                 self.captured_bytes += p.data.len() as u64;
                 Ok(Some(RawPacket {
                     ts: PacketTime(ts),
