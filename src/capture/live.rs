@@ -21,7 +21,8 @@ pub struct LiveOptions {
     /// Bytes kept of each packet. 65 535 holds the largest IP packet: smaller values cut
     /// GRO-merged TCP segments (DNS over TCP is reassembled from them) and big DNS answers.
     /// The kernel copies only what arrived, so a large snaplen costs no ring space with
-    /// TPACKET_V3 (Linux) or BPF (FreeBSD).
+    /// TPACKET_V3 (Linux) or BPF (FreeBSD); in immediate mode Linux libpcap uses fixed-size
+    /// TPACKET_V2 frames, sized from the smaller of snaplen and the interface MTU.
     pub snaplen: u32,
     /// Put the interface in promiscuous mode. Off: a router sees its own traffic anyway.
     pub promiscuous: bool,

@@ -129,8 +129,9 @@ pub struct SourceStats {
 /// Anything that yields packets: a file or a live interface.
 pub trait CaptureSource {
     /// The next record. For a file, `Ok(None)` is the end. A live source returns `Ok(None)`
-    /// when nothing arrived within its poll interval (at most a few hundred milliseconds),
-    /// so that its thread can look at its stop flag and advance windows by the clock; see
+    /// when nothing is waiting, without waiting if its buffer just ran dry and otherwise
+    /// after at most its poll interval (a few hundred milliseconds), so that its thread can
+    /// look at its stop flag and advance windows by the clock; see
     /// [`CaptureSource::is_live`]. After an error the source is finished and returns
     /// `Ok(None)`.
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
