@@ -362,7 +362,7 @@ pub struct ScanCmd {
     /// addresses or CIDRs, e.g. 192.168.1.0/24
     #[argh(positional)]
     pub targets: Vec<String>,
-    /// ports: default (nmap top-100 + home/IoT ports), top100, all, or a list like 22,80,8000-8100
+    /// ports: default (nmap top-100 + home/IoT ports + ports named by service definitions), top100, top1000, all, or a list like 22,80,8000-8100
     #[argh(option, default = "String::from(\"default\")")]
     pub ports: String,
     /// print JSON (the schema of shared/netlab/README.md)
