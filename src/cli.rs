@@ -338,6 +338,18 @@ pub struct PcapCmd {
     /// capture filter in libpcap/tcpdump syntax, e.g. 'udp port 53' (applied to every file)
     #[argh(option, short = 'b')]
     pub bpf: Option<String>,
+    /// local networks for in/out direction, comma-separated CIDRs (e.g. 192.168.1.0/24,fd00::/8)
+    #[argh(option)]
+    pub host_spec: Option<String>,
+    /// city or country database (MaxMind DB, e.g. GeoLite2-City.mmdb) for top countries and cities
+    #[argh(option)]
+    pub geo_city: Option<PathBuf>,
+    /// ASN database (MaxMind DB, e.g. GeoLite2-ASN.mmdb) for top ASNs
+    #[argh(option)]
+    pub geo_asn: Option<PathBuf>,
+    /// sample flow and DNS analysis by flow above this many packets per second
+    #[argh(option)]
+    pub deep_sample_above_pps: Option<u64>,
 }
 
 /// Parse log lines from stdin and print one JSON object per line: `{"syslog": …,
@@ -665,9 +677,39 @@ fn run_pcap(c: PcapCmd) -> Result<(), CliError> {
         ),
         None => None,
     };
+    let mut host_spec = Vec::new();
+    for n in c
+        .host_spec
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let net = n
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                CliError::new(
+                    Exit::Usage,
+                    format!("--host-spec: {n:?} is not a CIDR or address"),
+                )
+            })?;
+        host_spec.push(net);
+    }
+    let geo = if c.geo_city.is_some() || c.geo_asn.is_some() {
+        let db = crate::geo::GeoDb::open(c.geo_city.as_deref(), c.geo_asn.as_deref(), Default::default())
+            .map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+        Some(std::sync::Arc::new(db))
+    } else {
+        None
+    };
     let cfg = TrafficConfig {
         dns_ports: dns_ports.clone(),
         period: None,
+        host_spec,
+        geo,
+        deep_sample_above_pps: c.deep_sample_above_pps,
         ..Default::default()
     };
     let show_progress = std::io::stderr().is_terminal();

@@ -9,6 +9,8 @@
 //! - [`web`]: HTTPS server, login/session/CSRF/RBAC, pages (maud), JSON API, metrics.
 //! - [`capture`]: capture sources behind one trait: pcap/pcapng files (live libpcap later).
 //! - [`traffic`]: sans-IO packet decode, windows, sketches, flow table, DNS statistics.
+//! - [`geo`]: Geo/ASN lookups (MaxMind DB files) with a bounded cache; home location for
+//!   private addresses.
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
 //! - [`discovery`]: what hosts are: MAC vendors (embedded IEEE registry), later services.
@@ -23,6 +25,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod geo;
 pub mod logging;
 pub mod logs;
 pub mod model;
