@@ -7,9 +7,11 @@
 //! position.
 
 mod file;
+mod replay;
 mod summarize;
 
 pub use file::{FileFormat, FileSource};
+pub use replay::ReplaySource;
 pub use summarize::{summarize_files, FileSummary};
 
 use std::path::PathBuf;

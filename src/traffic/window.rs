@@ -411,6 +411,11 @@ impl Engine {
         self.closed.iter()
     }
 
+    /// The window in progress.
+    pub fn live(&self) -> &Window {
+        &self.live
+    }
+
     pub fn flows(&self) -> &FlowTable {
         &self.flows
     }
