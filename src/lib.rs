@@ -9,6 +9,8 @@
 //! - [`web`]: HTTPS server, login/session/CSRF/RBAC, pages (maud), JSON API, metrics.
 //! - [`capture`]: capture sources behind one trait: pcap/pcapng files (live libpcap later).
 //! - [`traffic`]: sans-IO packet decode, windows, sketches, flow table, DNS statistics.
+//! - [`sensor`]: runs the traffic engine on capture threads, shares live state with the web,
+//!   stores per-minute summaries rolled up per hour.
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
 //! - [`discovery`]: what hosts are: MAC vendors (embedded IEEE registry), later services.
@@ -27,6 +29,7 @@ pub mod logging;
 pub mod logs;
 pub mod model;
 pub mod scan;
+pub mod sensor;
 pub mod store;
 pub mod traffic;
 pub mod web;

@@ -160,6 +160,8 @@ pub struct TrafficSummary {
     pub src_ips_hll: Vec<u8>,
     pub dst_ips_hll: Vec<u8>,
     pub qnames_hll: Vec<u8>,
+    /// Set on a stored minute once it went into its hour's record.
+    pub rolled_up: bool,
 }
 
 /// lg(K) of stored HLL sketches: 4096 buckets, about 1.6 % error, at most 2 KiB each.
