@@ -1,6 +1,9 @@
 //! Packaging checks: `systemd-analyze verify` accepts the systemd unit and its
 //! `systemd-analyze security` exposure stays low; shellcheck accepts every shell script
-//! under packaging/; the OpenWrt UCI defaults map to real config keys that validate.
+//! under packaging/; the OpenWrt UCI defaults map to real config keys that validate; the
+//! .ipk files (make-ipk.sh) and FreeBSD .pkg files (make-pkg.sh) are unpacked and their
+//! control fields, manifests, checksums and modes checked; the cross-built binaries
+//! (packaging/build.sh) pass packaging/smoke.sh when they exist.
 //! Needs systemd-analyze and shellcheck (apt: systemd, shellcheck): CI installs them and
 //! fails without them; elsewhere the test skips with a message.
 
@@ -181,7 +184,12 @@ const LINUX_TARGETS: [(&str, &[&str]); 5] = [
     ("x86_64-unknown-linux-musl", &["x86_64"]),
     (
         "aarch64-unknown-linux-musl",
-        &["aarch64_cortex-a53", "aarch64_cortex-a72", "aarch64_generic"],
+        &[
+            "aarch64_cortex-a53",
+            "aarch64_cortex-a72",
+            "aarch64_cortex-a76",
+            "aarch64_generic",
+        ],
     ),
     (
         "armv7-unknown-linux-musleabihf",
@@ -407,6 +415,11 @@ fn openwrt_ipks_have_the_opkg_layout_fields_and_modes() {
     if have_shellcheck {
         shellcheck_text("init", &init);
     }
+    let sdk = std::fs::read_to_string(repo().join("packaging/openwrt/Makefile")).unwrap();
+    assert!(
+        sdk.contains(&format!("PKG_VERSION:={}\n", env!("CARGO_PKG_VERSION"))),
+        "the SDK Makefile's PKG_VERSION follows Cargo.toml"
+    );
 }
 
 /// The FreeBSD packages make-pkg.sh assembles have the layout pkg(8) writes: +COMPACT_MANIFEST

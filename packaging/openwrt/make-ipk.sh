@@ -24,7 +24,7 @@ EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 0)
 archs_for() {
     case $1 in
         x86_64-unknown-linux-musl) echo "x86_64" ;;
-        aarch64-unknown-linux-musl) echo "aarch64_cortex-a53 aarch64_cortex-a72 aarch64_generic" ;;
+        aarch64-unknown-linux-musl) echo "aarch64_cortex-a53 aarch64_cortex-a72 aarch64_cortex-a76 aarch64_generic" ;;
         armv7-unknown-linux-musleabihf) echo "arm_cortex-a7_neon-vfpv4 arm_cortex-a9_vfpv3-d16 arm_cortex-a15_neon-vfpv4" ;;
         mipsel-unknown-linux-musl) echo "mipsel_24kc" ;;
         mips-unknown-linux-musl) echo "mips_24kc" ;;
