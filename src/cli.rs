@@ -832,11 +832,18 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     let show_progress = std::io::stderr().is_terminal();
     let report = runtime.block_on(scan::scan(targets, opts, move |p| {
         if show_progress {
+            let eta = p
+                .eta_ms
+                .map(|ms| format!("~{} s left", ms.div_ceil(1000)))
+                .unwrap_or_default();
             eprint!(
-                "\r{:<9} {:>6}/{:<6} hosts found: {:<5}",
-                p.phase, p.done, p.total, p.hosts_found
+                "\r{:<9} {:>5.1} %  hosts found: {:<5} {:<14}",
+                p.phase.as_str(),
+                p.percent,
+                p.hosts_found,
+                eta
             );
-            if p.phase == "done" {
+            if p.phase == scan::Phase::Done {
                 eprintln!();
             }
         }
