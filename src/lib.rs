@@ -15,6 +15,8 @@
 //!   stores per-minute summaries rolled up per hour.
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
+//! - [`syslog`]: the UDP/TCP/TLS receivers, sender allowlist and rate limit, and the batch
+//!   writer that stores received lines (with retention) and feeds the live tail.
 //! - [`discovery`]: what hosts are: MAC vendors (embedded IEEE registry), later services.
 //! - [`scan`]: active scans (TCP liveness and ports, probes, neighbour MACs, reverse DNS).
 //! - [`logging`]: tracing to stderr or the local syslog.
@@ -34,5 +36,6 @@ pub mod model;
 pub mod scan;
 pub mod sensor;
 pub mod store;
+pub mod syslog;
 pub mod traffic;
 pub mod web;

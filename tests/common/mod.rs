@@ -69,6 +69,7 @@ impl TestServer {
             metrics: Default::default(),
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
+            logs: Default::default(),
         });
         let handle = tokio::spawn(web::run(
             WebDeps {
