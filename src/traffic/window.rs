@@ -783,6 +783,8 @@ impl Engine {
 
     /// Closes the live window when `now` has passed its end.
     pub fn advance(&mut self, now: PacketTime) {
+        // Unanswered DNS queries time out by packet time even when no DNS traffic follows.
+        self.pending_dns.expire(&mut self.live.dns_xact, now);
         let Some(period) = self.cfg.period else {
             return;
         };
