@@ -7,10 +7,12 @@
 //!   retention.
 //! - [`accounts`]: sans-IO account logic: password hashing, sessions, lockout, tokens, roles.
 //! - [`web`]: HTTPS server, login/session/CSRF/RBAC, pages (maud), JSON API, metrics.
-//! - [`capture`]: capture sources behind one trait: pcap/pcapng files (live libpcap later).
+//! - [`capture`]: capture sources behind one trait: live libpcap, pcap/pcapng files, replay.
 //! - [`traffic`]: sans-IO packet decode, windows, sketches, flow table, DNS statistics.
 //! - [`geo`]: Geo/ASN lookups (MaxMind DB files) with a bounded cache; home location for
 //!   private addresses.
+//! - [`sensor`]: runs the traffic engine on capture threads, shares live state with the web,
+//!   stores per-minute summaries rolled up per hour.
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
 //! - [`discovery`]: what hosts are: MAC vendors (embedded IEEE registry), later services.
@@ -30,6 +32,7 @@ pub mod logging;
 pub mod logs;
 pub mod model;
 pub mod scan;
+pub mod sensor;
 pub mod store;
 pub mod traffic;
 pub mod web;

@@ -266,3 +266,11 @@ pub fn location(resp: &reqwest::Response) -> String {
 pub fn addr_of(server: &TestServer) -> String {
     server.url.rsplit("://").next().unwrap().to_string()
 }
+
+/// The gatewatch binary the process-level tests run: `$TEST_GATEWATCH_BIN` when set (CI points
+/// it at the static musl build from packaging/build.sh), else the one cargo built.
+pub fn gatewatch_bin() -> std::path::PathBuf {
+    std::env::var_os("TEST_GATEWATCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatewatch").into())
+}
