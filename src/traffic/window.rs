@@ -571,6 +571,15 @@ impl Window {
         self.flows_distinct_exact &= o.flows_distinct_exact;
     }
 
+    /// One window for a range of windows (periods, or the engines of several interfaces).
+    pub fn merged<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Window {
+        let mut out = Window::default();
+        for w in windows {
+            out.merge_from(w);
+        }
+        out
+    }
+
     /// Labels the addresses of the top lists with names from DNS answers.
     fn label_top_ips(&mut self, names: &NameTable) {
         let now = self.end.unwrap_or_default();
@@ -872,6 +881,37 @@ mod tests {
         assert_eq!(e.closed().next().map(|w| w.flows_distinct), Some(1));
         let live = e.finish();
         assert_eq!(live.packets, 1);
+    }
+
+    #[test]
+    fn closed_windows_merge_into_the_whole() {
+        let mut e = Engine::new(TrafficConfig {
+            period: Some(Duration::from_secs(10)),
+            keep_closed: 100,
+            host_spec: vec!["10.0.0.2/32".parse().unwrap()],
+            ..Default::default()
+        });
+        let bytes = udp_packet(1000, 53);
+        for s in 0..95u64 {
+            e.ingest(&RawPacket {
+                ts: PacketTime::from_secs(1_000 + s),
+                wire_len: 60 + (s % 7) as u32,
+                data: &bytes,
+                link_type: LinkType::RAW,
+            });
+        }
+        let closed: Vec<&Window> = e.closed().collect();
+        assert_eq!(closed.len(), 9);
+        let mut all = Window::merged(closed);
+        let live = e.finish();
+        all.merge_from(&live);
+        assert_eq!((all.packets, all.udp), (95, 95));
+        assert_eq!(all.direction.packets(super::super::direction::Direction::In), 95);
+        assert_eq!(all.top_dport_packets.top(1), vec![(53, 95)]);
+        assert_eq!(all.sizes_wire.count(), 95);
+        assert_eq!(all.start, Some(PacketTime::from_secs(1_000)));
+        assert_eq!(all.end, Some(PacketTime::from_secs(1_094)));
+        assert_eq!(super::super::sketch::hll_count(&all.src_ips), 1);
     }
 
     #[test]
