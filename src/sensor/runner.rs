@@ -160,7 +160,7 @@ pub fn run(ctx: Context, open: Opener) {
             let stats = src.stats();
             publish(
                 &ctx,
-                &engine,
+                &mut engine,
                 &windows,
                 &mut publisher,
                 (packets, bytes),
@@ -212,7 +212,7 @@ pub fn run(ctx: Context, open: Opener) {
 
 fn publish(
     ctx: &Context,
-    engine: &Engine,
+    engine: &mut Engine,
     windows: &Windows,
     p: &mut Publisher,
     (packets, bytes): (u64, u64),
