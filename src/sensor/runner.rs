@@ -145,7 +145,7 @@ pub fn run(ctx: Context, open: Opener) {
             if let Some(w) = engine.closed().last() {
                 let (start, end) = windows.bounds_ms(idx);
                 let s = summarize(w, &ctx.name, start, end, drops.saturating_sub(drops_at_window_start));
-                ctx.hub.push_closed(Arc::new(s.clone()));
+                ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
                 ctx.hub.send_summary(&ctx.store_tx, s);
             }
             drops_at_window_start = drops;
@@ -167,7 +167,7 @@ pub fn run(ctx: Context, open: Opener) {
         let (start, end) = windows.bounds_ms(idx);
         let drops = (stats.dropped_kernel + stats.dropped_interface).saturating_sub(drops_at_window_start);
         let s = summarize(&last, &ctx.name, start, end, drops);
-        ctx.hub.push_closed(Arc::new(s.clone()));
+        ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
         ctx.hub.send_summary(&ctx.store_tx, s);
     }
     ctx.hub.clear_live(ctx.idx);

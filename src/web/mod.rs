@@ -56,6 +56,8 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub shutdown: CancellationToken,
     pub clock: Clock,
+    /// Live traffic state shared by the capture threads (see [`crate::sensor`]).
+    pub traffic: Arc<crate::sensor::TrafficHub>,
 }
 
 impl AppState {
@@ -96,7 +98,8 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/logout", auth::logout)
         .get("/", system::dashboard)
         .get("/events/dashboard", system::dashboard_events)
-        .get("/traffic", system::traffic)
+        .get("/traffic", pages::traffic::page)
+        .get("/events/traffic", pages::traffic::events)
         .get("/hosts", system::hosts)
         .get("/logs", system::logs)
         .get("/monitors", system::monitors)
@@ -127,6 +130,11 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .delete("/api/v1/tokens/{id}", api::tokens_delete)
         .get("/api/v1/audit", api::audit_list)
         .get("/api/v1/settings", api::settings)
+        .get("/api/v1/traffic/status", api::traffic::status)
+        .get("/api/v1/traffic/windows", api::traffic::windows)
+        .get("/api/v1/traffic/summary", api::traffic::summary)
+        .get("/api/v1/traffic/flows", api::traffic::flows)
+        .get("/api/v1/traffic/hosts/{ip}", api::traffic::host)
 }
 
 /// The complete application: routes, the access guard on each, and the outer layers.
