@@ -61,6 +61,8 @@ pub struct RawConfig {
     pub traffic: RawTraffic,
     /// Geolocation and AS numbers.
     pub geo: RawGeo,
+    /// The syslog receiver (firewall, DHCP, sshd and any other syslog lines).
+    pub syslog: RawSyslog,
 }
 
 /// The web UI and JSON API.
@@ -229,6 +231,74 @@ impl Default for RawCapture {
     }
 }
 
+/// The syslog receiver (firewall, DHCP, sshd and any other syslog lines).
+///
+/// It listens on all addresses by default because its senders are other devices on the LAN
+/// (the firewall, access points, switches); allowed_senders keeps the internet out even if a
+/// port is forwarded by mistake.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSyslog {
+    /// Receive syslog at all.
+    pub enabled: bool,
+    /// UDP address:port (RFC 5426). Empty turns UDP off.
+    pub udp_listen: String,
+    /// TCP address:port; octet-counted and newline-framed messages (RFC 6587) both work on
+    /// it. Empty turns TCP off.
+    pub tcp_listen: String,
+    /// TLS address:port (RFC 5425). Empty turns TLS off.
+    pub tls_listen: String,
+    /// PEM certificate chain for TLS. Unset: the web server's certificate.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for tls_cert_file.
+    pub tls_key_file: Option<PathBuf>,
+    /// Senders (addresses or CIDRs) whose messages are accepted; others are dropped and
+    /// counted. The default is loopback and the private, unique-local and link-local ranges.
+    pub allowed_senders: Vec<String>,
+    /// Messages per second accepted from one sender (bursts of up to one second's worth);
+    /// the rest are dropped and counted. 0 means no limit.
+    pub rate_limit_per_sender: u32,
+    /// Longest message in bytes; longer ones are truncated and flagged.
+    pub max_message_size: usize,
+    /// Days a received line is kept.
+    pub retention_days: u32,
+    /// The stored lines (with their search index) are kept under this many MiB; the oldest go
+    /// first.
+    pub max_store_mib: u64,
+    /// Kernel receive buffer asked for on the UDP socket, in KiB (bursts wait there).
+    pub udp_receive_buffer_kib: usize,
+}
+
+impl Default for RawSyslog {
+    fn default() -> Self {
+        RawSyslog {
+            enabled: true,
+            udp_listen: "0.0.0.0:5514".into(),
+            tcp_listen: "0.0.0.0:5514".into(),
+            tls_listen: "0.0.0.0:6514".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            allowed_senders: [
+                "127.0.0.0/8",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+                "::1/128",
+                "fc00::/7",
+                "fe80::/10",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rate_limit_per_sender: 20_000,
+            max_message_size: 64 * 1024,
+            retention_days: 7,
+            max_store_mib: 1024,
+            udp_receive_buffer_kib: 4096,
+        }
+    }
+}
+
 /// Traffic summaries: windows, top lists, flows, DNS and how long summaries are kept.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -335,6 +405,7 @@ pub struct Config {
     pub capture: CaptureConfig,
     pub traffic: TrafficSettings,
     pub geo: GeoConfig,
+    pub syslog: SyslogConfig,
     /// The file it was read from, if any.
     pub source_file: Option<PathBuf>,
     /// Every key with its effective value (secrets masked) and origin, for the settings page.
@@ -681,19 +752,24 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
             ))
         }
     };
-    let mut trusted_proxies = Vec::new();
-    for p in &raw.web.trusted_proxies {
-        let net = p
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| {
-                invalid(
-                    "web.trusted_proxies",
-                    format!("\"{p}\" is not an address or CIDR, e.g. \"10.0.0.1\" or \"10.0.0.0/24\""),
-                )
-            })?;
-        trusted_proxies.push(net);
-    }
+    let nets = |key: &str, list: &[String]| -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        list.iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .map(|n| n.trunc())
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            key,
+                            format!(
+                                "\"{p}\" is not an address or CIDR, e.g. \"10.0.0.1\" or \"10.0.0.0/24\""
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    };
+    let trusted_proxies = nets("web.trusted_proxies", &raw.web.trusted_proxies)?;
     let web = WebConfig {
         listen,
         tls,
@@ -748,11 +824,13 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
     let capture = validate_capture(&raw.capture, &invalid, &duration)?;
     let traffic = validate_traffic(&raw.traffic, &invalid, &duration)?;
     let geo = validate_geo(&raw.geo, &invalid)?;
+    let syslog = validate_syslog(&raw.syslog, &web, &invalid, &nets)?;
     Ok(Config {
         capture,
         traffic,
         geo,
         data_dir: raw.data_dir.unwrap_or_else(default_data_dir),
+        syslog,
         web,
         auth,
         store,
@@ -768,7 +846,11 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
 type InvalidFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
 type DurationFn<'a> = dyn Fn(&str, &str) -> Result<Duration, ConfigError> + 'a;
 
-fn validate_capture(raw: &RawCapture, invalid: &InvalidFn, duration: &DurationFn) -> Result<CaptureConfig, ConfigError> {
+fn validate_capture(
+    raw: &RawCapture,
+    invalid: &InvalidFn,
+    duration: &DurationFn,
+) -> Result<CaptureConfig, ConfigError> {
     if raw.snaplen < 64 {
         return Err(invalid("capture.snaplen", "must be at least 64 bytes".into()));
     }
@@ -777,7 +859,10 @@ fn validate_capture(raw: &RawCapture, invalid: &InvalidFn, duration: &DurationFn
     }
     for name in &raw.interfaces {
         if name.is_empty() || name.len() > 64 || name.contains(['/', ' ']) {
-            return Err(invalid("capture.interfaces", format!("\"{name}\" is not an interface name")));
+            return Err(invalid(
+                "capture.interfaces",
+                format!("\"{name}\" is not an interface name"),
+            ));
         }
     }
     let realtime = match raw.replay_speed.as_str() {
@@ -793,7 +878,10 @@ fn validate_capture(raw: &RawCapture, invalid: &InvalidFn, duration: &DurationFn
     let replay = match &raw.replay {
         None => None,
         Some(p) if !p.is_file() => {
-            return Err(invalid("capture.replay", format!("{} is not a readable file", p.display())))
+            return Err(invalid(
+                "capture.replay",
+                format!("{} is not a readable file", p.display()),
+            ))
         }
         Some(p) => Some(ReplayConfig {
             path: p.clone(),
@@ -815,7 +903,11 @@ fn validate_capture(raw: &RawCapture, invalid: &InvalidFn, duration: &DurationFn
     })
 }
 
-fn validate_traffic(raw: &RawTraffic, invalid: &InvalidFn, duration: &DurationFn) -> Result<TrafficSettings, ConfigError> {
+fn validate_traffic(
+    raw: &RawTraffic,
+    invalid: &InvalidFn,
+    duration: &DurationFn,
+) -> Result<TrafficSettings, ConfigError> {
     let at_least_one = |key: &str, n: usize| {
         if n == 0 {
             Err(invalid(key, "must be at least 1".into()))
@@ -840,10 +932,17 @@ fn validate_traffic(raw: &RawTraffic, invalid: &InvalidFn, duration: &DurationFn
         return Err(invalid("traffic.dns_ports", "port 0 is not a port".into()));
     }
     let period = duration("traffic.period", &raw.period)?;
-    if period < Duration::from_secs(1) || period > Duration::from_secs(3600) || 3600 % period.as_secs().max(1) != 0 || period.subsec_nanos() != 0 {
+    if period < Duration::from_secs(1)
+        || period > Duration::from_secs(3600)
+        || 3600 % period.as_secs().max(1) != 0
+        || period.subsec_nanos() != 0
+    {
         return Err(invalid(
             "traffic.period",
-            format!("{} must be whole seconds that divide an hour (1s to 1h), e.g. \"60s\"", raw.period),
+            format!(
+                "{} must be whole seconds that divide an hour (1s to 1h), e.g. \"60s\"",
+                raw.period
+            ),
         ));
     }
     let minute_retention = duration("traffic.minute_retention", &raw.minute_retention)?;
@@ -858,7 +957,11 @@ fn validate_traffic(raw: &RawTraffic, invalid: &InvalidFn, duration: &DurationFn
         period,
         windows_kept: raw.windows_kept,
         host_spec,
-        dns_ports: if raw.dns_ports.is_empty() { vec![53] } else { raw.dns_ports.clone() },
+        dns_ports: if raw.dns_ports.is_empty() {
+            vec![53]
+        } else {
+            raw.dns_ports.clone()
+        },
         top_n: at_least_one("traffic.top_n", raw.top_n)?.min(1000),
         max_flows: at_least_one("traffic.max_flows", raw.max_flows)?,
         flow_idle_timeout: duration("traffic.flow_idle_timeout", &raw.flow_idle_timeout)?,
@@ -881,19 +984,38 @@ fn validate_geo(raw: &RawGeo, invalid: &InvalidFn) -> Result<GeoConfig, ConfigEr
         (None, None) => None,
         (Some(lat), Some(lon)) => {
             if !(-90.0..=90.0).contains(&lat) {
-                return Err(invalid("geo.home_latitude", format!("{lat} is not between -90 and 90")));
+                return Err(invalid(
+                    "geo.home_latitude",
+                    format!("{lat} is not between -90 and 90"),
+                ));
             }
             if !(-180.0..=180.0).contains(&lon) {
-                return Err(invalid("geo.home_longitude", format!("{lon} is not between -180 and 180")));
+                return Err(invalid(
+                    "geo.home_longitude",
+                    format!("{lon} is not between -180 and 180"),
+                ));
             }
             Some((lat, lon))
         }
-        (Some(_), None) => return Err(invalid("geo.home_longitude", "home_latitude is set, so home_longitude is needed too".into())),
-        (None, Some(_)) => return Err(invalid("geo.home_latitude", "home_longitude is set, so home_latitude is needed too".into())),
+        (Some(_), None) => {
+            return Err(invalid(
+                "geo.home_longitude",
+                "home_latitude is set, so home_longitude is needed too".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "geo.home_latitude",
+                "home_longitude is set, so home_latitude is needed too".into(),
+            ))
+        }
     };
     let country = raw.home_country.trim();
     if !country.is_empty() && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic())) {
-        return Err(invalid("geo.home_country", format!("\"{country}\" is not a two-letter country code, e.g. \"DE\"")));
+        return Err(invalid(
+            "geo.home_country",
+            format!("\"{country}\" is not a two-letter country code, e.g. \"DE\""),
+        ));
     }
     let city = raw.home_city.trim();
     Ok(GeoConfig {
@@ -903,6 +1025,121 @@ fn validate_geo(raw: &RawGeo, invalid: &InvalidFn) -> Result<GeoConfig, ConfigEr
         home_city: (!city.is_empty()).then(|| city.to_string()),
         home_location,
     })
+}
+
+fn validate_syslog(
+    raw: &RawSyslog,
+    web: &WebConfig,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+    nets: &dyn Fn(&str, &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError>,
+) -> Result<SyslogConfig, ConfigError> {
+    let listen = |key: &str, value: &str| -> Result<Option<SocketAddr>, ConfigError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        value.parse().map(Some).map_err(|_| {
+            invalid(
+                key,
+                format!(
+                    "\"{value}\" is not an address:port; write e.g. \"0.0.0.0:5514\", or \"\" to turn it off"
+                ),
+            )
+        })
+    };
+    let tls = match (&raw.tls_cert_file, &raw.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            for (name, p) in [("syslog.tls_cert_file", cert), ("syslog.tls_key_file", key)] {
+                if !p.is_file() {
+                    return Err(invalid(name, format!("{} is not a readable file", p.display())));
+                }
+            }
+            TlsFiles::User {
+                cert: cert.clone(),
+                key: key.clone(),
+            }
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "syslog.tls_key_file",
+                "tls_cert_file is set, so tls_key_file is needed too".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "syslog.tls_cert_file",
+                "tls_key_file is set, so tls_cert_file is needed too".into(),
+            ))
+        }
+        (None, None) => web.tls.clone().unwrap_or(TlsFiles::SelfSigned),
+    };
+    const MIN_MESSAGE: usize = 480;
+    const MAX_MESSAGE: usize = 16 << 20;
+    if !(MIN_MESSAGE..=MAX_MESSAGE).contains(&raw.max_message_size) {
+        return Err(invalid(
+            "syslog.max_message_size",
+            format!("must be between {MIN_MESSAGE} (RFC 5424's minimum) and {MAX_MESSAGE}"),
+        ));
+    }
+    if raw.retention_days == 0 {
+        return Err(invalid("syslog.retention_days", "must be at least 1".into()));
+    }
+    if raw.max_store_mib == 0 {
+        return Err(invalid("syslog.max_store_mib", "must be at least 1".into()));
+    }
+    Ok(SyslogConfig {
+        enabled: raw.enabled,
+        udp_listen: listen("syslog.udp_listen", &raw.udp_listen)?,
+        tcp_listen: listen("syslog.tcp_listen", &raw.tcp_listen)?,
+        tls_listen: listen("syslog.tls_listen", &raw.tls_listen)?,
+        tls,
+        allowed_senders: nets("syslog.allowed_senders", &raw.allowed_senders)?,
+        rate_limit_per_sender: raw.rate_limit_per_sender,
+        max_message_size: raw.max_message_size,
+        retention: Duration::from_secs(u64::from(raw.retention_days) * 86_400),
+        max_store_bytes: raw.max_store_mib.saturating_mul(1 << 20),
+        udp_receive_buffer: raw.udp_receive_buffer_kib.saturating_mul(1024),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    pub enabled: bool,
+    pub udp_listen: Option<SocketAddr>,
+    pub tcp_listen: Option<SocketAddr>,
+    pub tls_listen: Option<SocketAddr>,
+    /// The certificate for the TLS listener.
+    pub tls: TlsFiles,
+    pub allowed_senders: Vec<ipnet::IpNet>,
+    /// Messages per second per sender; 0 is unlimited.
+    pub rate_limit_per_sender: u32,
+    pub max_message_size: usize,
+    pub retention: Duration,
+    pub max_store_bytes: u64,
+    pub udp_receive_buffer: usize,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        let raw = RawSyslog::default();
+        SyslogConfig {
+            enabled: raw.enabled,
+            udp_listen: raw.udp_listen.parse().ok(),
+            tcp_listen: raw.tcp_listen.parse().ok(),
+            tls_listen: raw.tls_listen.parse().ok(),
+            tls: TlsFiles::SelfSigned,
+            allowed_senders: raw
+                .allowed_senders
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            rate_limit_per_sender: raw.rate_limit_per_sender,
+            max_message_size: raw.max_message_size,
+            retention: Duration::from_secs(u64::from(raw.retention_days) * 86_400),
+            max_store_bytes: raw.max_store_mib << 20,
+            udp_receive_buffer: raw.udp_receive_buffer_kib * 1024,
+        }
+    }
 }
 
 /// `/var/db/gatewatch` for root (a service), `./gatewatch-data` for anyone else (a laptop).
@@ -1125,7 +1362,10 @@ fn kind_of(v: &serde_json::Value) -> Kind {
     } else if types.contains(&"number") {
         Kind::Float
     } else if types.contains(&"array") {
-        let item = v.get("items").and_then(|i| i.get("type")).and_then(|t| t.as_str());
+        let item = v
+            .get("items")
+            .and_then(|i| i.get("type"))
+            .and_then(|t| t.as_str());
         if item == Some("integer") {
             Kind::IntegerList
         } else {

@@ -5,16 +5,19 @@
 
 mod account;
 mod log;
+mod log_query;
 mod traffic;
 
 pub use account::{ApiToken, AuditEntry, Permission, Role, Session, User, BUILTIN_ROLES};
-pub use traffic::{
-    hll_estimate, hll_to_stored, merge_top, Percentiles, TopEntry, TopLists, TrafficCounters,
-    TrafficSummary,
-};
 pub use log::{
     split_pri, AuthEvent, AuthOutcome, DhcpEvent, DhcpFormat, Direction, Facility, FirewallAction,
     FirewallEvent, FirewallFormat, LogEvent, SdElement, Severity, SyslogHeader,
+};
+pub use log_query::{
+    HostFilter, IndexTerm, LogQuery, QueryError, RawLogQuery, StoredLog, Transport, MAX_TERM_BYTES,
+};
+pub use traffic::{
+    hll_estimate, hll_to_stored, merge_top, Percentiles, TopEntry, TopLists, TrafficCounters, TrafficSummary,
 };
 
 use serde::{Deserialize, Serialize};

@@ -77,10 +77,37 @@ impl TrafficCounters {
             ($($f:ident),*) => { $( self.$f = self.$f.saturating_add(o.$f); )* };
         }
         add!(
-            packets, bytes, ipv4, ipv6, non_ip, malformed, tcp, udp, icmp, other, tcp_syn, tcp_synack,
-            tcp_rst, fragments, vlan_tagged, packets_in, packets_out, bytes_in, bytes_out, dns_messages,
-            dns_queries, dns_responses, dns_noerror, dns_nxdomain, dns_servfail, dns_refused, dns_nodata,
-            flows_created, flows_expired, flows_evicted, dropped
+            packets,
+            bytes,
+            ipv4,
+            ipv6,
+            non_ip,
+            malformed,
+            tcp,
+            udp,
+            icmp,
+            other,
+            tcp_syn,
+            tcp_synack,
+            tcp_rst,
+            fragments,
+            vlan_tagged,
+            packets_in,
+            packets_out,
+            bytes_in,
+            bytes_out,
+            dns_messages,
+            dns_queries,
+            dns_responses,
+            dns_noerror,
+            dns_nxdomain,
+            dns_servfail,
+            dns_refused,
+            dns_nodata,
+            flows_created,
+            flows_expired,
+            flows_evicted,
+            dropped
         );
     }
 }

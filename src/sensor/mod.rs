@@ -54,8 +54,13 @@ pub enum SourceState {
     /// A replayed file ended (its last window is kept and stored).
     Finished,
     /// The capture could not start for lack of privileges; `hint` says what to do.
-    NotPermitted { message: String, hint: String },
-    Failed { message: String },
+    NotPermitted {
+        message: String,
+        hint: String,
+    },
+    Failed {
+        message: String,
+    },
     Stopped,
 }
 
@@ -368,7 +373,11 @@ impl TrafficHub {
 
     /// The windows in progress, one per source.
     pub fn live_windows(&self) -> Vec<Arc<TrafficSummary>> {
-        self.lock().sources.iter().filter_map(|s| s.live.clone()).collect()
+        self.lock()
+            .sources
+            .iter()
+            .filter_map(|s| s.live.clone())
+            .collect()
     }
 
     /// The windows in progress merged across sources (`None` before the first packet).
@@ -395,8 +404,12 @@ impl TrafficHub {
 
     /// Asks every capture thread for its matching flows; waits at most `timeout` for each.
     pub async fn flows(&self, filter: &FlowFilter, timeout: Duration) -> Vec<FlowRow> {
-        let senders: Vec<SyncSender<FlowQuery>> =
-            self.lock().sources.iter().filter_map(|s| s.queries.clone()).collect();
+        let senders: Vec<SyncSender<FlowQuery>> = self
+            .lock()
+            .sources
+            .iter()
+            .filter_map(|s| s.queries.clone())
+            .collect();
         let mut replies = Vec::new();
         for tx in senders {
             let (reply, rx) = tokio::sync::oneshot::channel();

@@ -58,11 +58,13 @@ pub fn run_writer(
         if !batch.is_empty() {
             match write_minutes(store, &batch) {
                 Ok(()) => {
-                    hub.summaries_written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    hub.summaries_written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
                     hub.store_errors.fetch_add(1, Ordering::Relaxed);
-                    hub.summaries_dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    hub.summaries_dropped
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     tracing::warn!(error = %e, windows = batch.len(), "cannot store traffic summaries");
                 }
             }
@@ -106,10 +108,19 @@ pub struct Maintenance {
 
 /// Rolls minutes older than `rollup_after` into hours, then applies both retentions.
 pub fn maintain(store: &Store, s: &TrafficSettings, now: Timestamp) -> Result<Maintenance, StoreError> {
-    let mut m = rollup(store, now.as_millis().saturating_sub(s.rollup_after.as_millis() as u64))?;
+    let mut m = rollup(
+        store,
+        now.as_millis().saturating_sub(s.rollup_after.as_millis() as u64),
+    )?;
     let t = store.tables();
-    let minute_cutoff = floor_hour(now.as_millis().saturating_sub(s.minute_retention.as_millis() as u64));
-    let hour_cutoff = floor_hour(now.as_millis().saturating_sub(s.hour_retention.as_millis() as u64));
+    let minute_cutoff = floor_hour(
+        now.as_millis()
+            .saturating_sub(s.minute_retention.as_millis() as u64),
+    );
+    let hour_cutoff = floor_hour(
+        now.as_millis()
+            .saturating_sub(s.hour_retention.as_millis() as u64),
+    );
     m.minutes_pruned = store.prune_before(&t.traffic_minutes, Timestamp(minute_cutoff), 1000)?;
     m.hours_pruned = store.prune_before(&t.traffic_hours, Timestamp(hour_cutoff), 1000)?;
     Ok(m)
@@ -167,7 +178,12 @@ pub fn rollup(store: &Store, cutoff_ms: u64) -> Result<Maintenance, StoreError> 
 
 /// Stored summaries overlapping `[from_ms, to_ms)`: hours before the hour of the oldest
 /// stored minute, minutes from there on. At most `limit` records.
-pub fn read_range(store: &Store, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<TrafficSummary>, StoreError> {
+pub fn read_range(
+    store: &Store,
+    from_ms: u64,
+    to_ms: u64,
+    limit: usize,
+) -> Result<Vec<TrafficSummary>, StoreError> {
     let t = store.tables();
     store.read(|txn| {
         let oldest_minute = t.traffic_minutes.range(
@@ -195,7 +211,12 @@ pub fn read_range(store: &Store, from_ms: u64, to_ms: u64, limit: usize) -> Resu
         if from_ms < hours_to {
             // An hour record starting before `from` still overlaps it.
             let from = floor_hour(from_ms);
-            out.extend(t.traffic_hours.range(txn, &key(from), &key(hours_to), limit)?.into_iter().map(|(_, v)| v));
+            out.extend(
+                t.traffic_hours
+                    .range(txn, &key(from), &key(hours_to), limit)?
+                    .into_iter()
+                    .map(|(_, v)| v),
+            );
         }
         let minutes_from = from_ms.max(boundary);
         if minutes_from < to_ms && out.len() < limit {
@@ -212,7 +233,12 @@ pub fn read_range(store: &Store, from_ms: u64, to_ms: u64, limit: usize) -> Resu
 }
 
 /// Stored hours overlapping `[from_ms, to_ms)`, for long charts.
-pub fn read_hours(store: &Store, from_ms: u64, to_ms: u64, limit: usize) -> Result<Vec<TrafficSummary>, StoreError> {
+pub fn read_hours(
+    store: &Store,
+    from_ms: u64,
+    to_ms: u64,
+    limit: usize,
+) -> Result<Vec<TrafficSummary>, StoreError> {
     let t = store.tables();
     let key = |ms: u64| TimeKey {
         at: Timestamp(ms),
@@ -275,18 +301,36 @@ mod tests {
         assert_eq!(maintain(&store, &settings, now).unwrap().minutes_rolled, 0);
         let hours = read_hours(&store, t0, t0 + 3 * HOUR_MS, 10).unwrap();
         assert_eq!(hours.len(), 1);
-        assert_eq!((hours[0].counters.packets, hours[0].windows, hours[0].source.as_str()), (180, 120, "all"));
-        assert_eq!(total(&read_range(&store, t0, t0 + 3 * HOUR_MS, 10_000).unwrap()), 540);
+        assert_eq!(
+            (
+                hours[0].counters.packets,
+                hours[0].windows,
+                hours[0].source.as_str()
+            ),
+            (180, 120, "all")
+        );
+        assert_eq!(
+            total(&read_range(&store, t0, t0 + 3 * HOUR_MS, 10_000).unwrap()),
+            540
+        );
 
         // A late minute for the rolled hour is added to it on the next pass.
         write_minutes(&store, &[minute(t0 + 5 * 60_000, "eth0", 7)]).unwrap();
         assert_eq!(maintain(&store, &settings, now).unwrap().minutes_rolled, 1);
-        assert_eq!(read_hours(&store, t0, t0 + HOUR_MS, 10).unwrap()[0].counters.packets, 187);
+        assert_eq!(
+            read_hours(&store, t0, t0 + HOUR_MS, 10).unwrap()[0]
+                .counters
+                .packets,
+            187
+        );
 
         // Three days on: every minute is rolled, then pruned; the hours answer the range.
         let later = Timestamp(t0 + 3 * 86_400_000);
         let m = maintain(&store, &settings, later).unwrap();
-        assert_eq!((m.minutes_rolled, m.minutes_pruned, m.hours_pruned), (240, 361, 0));
+        assert_eq!(
+            (m.minutes_rolled, m.minutes_pruned, m.hours_pruned),
+            (240, 361, 0)
+        );
         let hours = read_range(&store, t0, t0 + 3 * HOUR_MS, 10_000).unwrap();
         assert_eq!((hours.len(), total(&hours)), (3, 547));
 

@@ -40,6 +40,9 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/events/traffic", Needs(ViewTraffic)),
     ("GET", "/hosts", Needs(ViewHosts)),
     ("GET", "/logs", Needs(ViewLogs)),
+    ("GET", "/logs/export.csv", Needs(ViewLogs)),
+    ("GET", "/logs/export.json", Needs(ViewLogs)),
+    ("GET", "/events/logs", Needs(ViewLogs)),
     ("GET", "/monitors", Needs(ViewMonitors)),
     ("GET", "/settings", Needs(ViewSettings)),
     ("GET", "/settings/users", Needs(ManageUsers)),
@@ -73,6 +76,8 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/traffic/summary", Needs(ViewTraffic)),
     ("GET", "/api/v1/traffic/flows", Needs(ViewTraffic)),
     ("GET", "/api/v1/traffic/hosts/{ip}", Needs(ViewTraffic)),
+    ("GET", "/api/v1/logs/search", Needs(ViewLogs)),
+    ("GET", "/api/v1/logs/stats", Needs(ViewLogs)),
 ];
 
 /// What `method path` needs, or `None` when the route is not in the table.
