@@ -18,7 +18,7 @@ pub mod summarize;
 
 use crate::capture::SourceStats;
 use crate::config::{CaptureConfig, Config, TrafficSettings};
-use crate::model::{Timestamp, TrafficSummary};
+use crate::model::{Timestamp, TrafficCounters, TrafficSummary};
 use crate::store::Store;
 use crate::traffic::flows::FlowLimits;
 use crate::traffic::TrafficConfig;
@@ -200,6 +200,8 @@ struct SourceSlot {
     /// The window in progress, refreshed each second.
     live: Option<Arc<TrafficSummary>>,
     queries: Option<SyncSender<FlowQuery>>,
+    /// Counters of every window this source closed (for Prometheus counters).
+    closed_totals: TrafficCounters,
 }
 
 #[derive(Default)]
@@ -290,6 +292,7 @@ impl TrafficHub {
             status: SourceStatus::new(name, kind),
             live: None,
             queries: Some(queries),
+            closed_totals: TrafficCounters::default(),
         });
         g.sources.len() - 1
     }
@@ -329,8 +332,13 @@ impl TrafficHub {
         }
     }
 
-    fn push_closed(&self, s: Arc<TrafficSummary>) {
+    fn push_closed(&self, idx: usize, s: Arc<TrafficSummary>) {
         let mut g = self.lock();
+        if let Some(slot) = g.sources.get_mut(idx) {
+            slot.closed_totals.add(&s.counters);
+            // Its counters are in the totals now; the next second brings the new window.
+            slot.live = None;
+        }
         g.recent.push_back(s);
         let cap = self.settings.windows_kept.max(1) * g.sources.len().max(1);
         while g.recent.len() > cap {
@@ -424,6 +432,21 @@ impl TrafficHub {
         rows
     }
 
+    /// Counters since start per source: closed windows plus the window in progress.
+    pub fn counters_by_source(&self) -> Vec<(String, TrafficCounters)> {
+        self.lock()
+            .sources
+            .iter()
+            .map(|s| {
+                let mut c = s.closed_totals;
+                if let Some(l) = &s.live {
+                    c.add(&l.counters);
+                }
+                (s.status.name.clone(), c)
+            })
+            .collect()
+    }
+
     /// Totals over every source since start: (packets, bytes, packets/s, bytes/s, drops).
     pub fn totals(&self) -> (u64, u64, f64, f64, u64) {
         let g = self.lock();
@@ -476,10 +499,10 @@ impl Sensor {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<TrafficSummary>(SUMMARY_QUEUE);
         let writer = {
-            let (hub, store, settings) = (hub.clone(), store, cfg.traffic.clone());
+            let (hub, store, settings, stop) = (hub.clone(), store, cfg.traffic.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("traffic-writer".into())
-                .spawn(move || persist::run_writer(rx, &store, &settings, &hub, Timestamp::now))
+                .spawn(move || persist::run_writer(rx, &store, &settings, &hub, &stop, Timestamp::now))
                 .ok()
         };
         let mut captures = Vec::new();
@@ -524,9 +547,18 @@ impl Sensor {
         for h in self.captures.drain(..) {
             let _ = h.join();
         }
+        // The capture threads are gone, so the writer sees the channel close after the
+        // last queued window.
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
+    }
+}
+
+impl Drop for Sensor {
+    /// A sensor dropped without [`Sensor::stop`] still ends its threads (without waiting).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
