@@ -1,16 +1,26 @@
 //! Port sets for TCP scans and the port-table names used when a port never speaks.
 //!
-//! The default set is nmap's top-100 TCP ports plus the home/IoT ports those lists miss.
+//! The default set is nmap's top-100 TCP ports, the home/IoT ports those lists miss and every
+//! port a service definition names.
 
-/// nmap's 100 most frequent TCP ports (`nmap --top-ports 100`).
-pub const NMAP_TOP_100: [u16; 100] = [
-    7, 9, 13, 21, 22, 23, 25, 26, 37, 53, 79, 80, 81, 88, 106, 110, 111, 113, 119, 135, 139, 143, 144, 179,
-    199, 389, 427, 443, 444, 445, 465, 513, 514, 515, 543, 544, 548, 554, 587, 631, 646, 873, 990, 993, 995,
-    1025, 1026, 1027, 1028, 1029, 1110, 1433, 1720, 1723, 1755, 1900, 2000, 2001, 2049, 2121, 2717, 3000,
-    3128, 3306, 3389, 3986, 4899, 5000, 5009, 5051, 5060, 5101, 5190, 5357, 5432, 5631, 5666, 5800, 5900,
-    6000, 6001, 6646, 7070, 8000, 8008, 8009, 8080, 8081, 8443, 8888, 9100, 9999, 10000, 32768, 49152, 49153,
-    49154, 49155, 49156, 49157,
-];
+/// nmap's TCP ports, most frequently open first, 1000 of them (`nmap --top-ports N` scans
+/// the first N). Regenerated from Debian's nmap-services by `data/ports-update.sh`.
+const NMAP_TOP_TCP: &str = include_str!("../../data/nmap-top-tcp-ports.txt");
+
+/// nmap's `n` most frequent TCP ports (n ≤ 1000), sorted by number.
+pub fn nmap_top(n: usize) -> Vec<u16> {
+    let mut v: Vec<u16> = NMAP_TOP_TCP
+        .lines()
+        .take(n)
+        .map(|l| {
+            l.trim()
+                .parse()
+                .expect("data/nmap-top-tcp-ports.txt holds port numbers")
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
 
 /// Ports home labs and IoT devices use that the top-100 misses.
 pub const HOME_IOT_EXTRA: [u16; 40] = [
@@ -56,27 +66,23 @@ pub const HOME_IOT_EXTRA: [u16; 40] = [
     62078, // Apple lockdown
 ];
 
-/// The default scan set, sorted and without duplicates.
+/// The default scan set: nmap's top 100, the home/IoT ports it misses and every TCP port a
+/// service definition names; sorted, without duplicates.
 pub fn default_ports() -> Vec<u16> {
-    let mut v: Vec<u16> = NMAP_TOP_100
-        .iter()
-        .chain(HOME_IOT_EXTRA.iter())
-        .copied()
-        .collect();
+    let mut v = nmap_top(100);
+    v.extend(HOME_IOT_EXTRA);
+    v.extend(crate::discovery::services::ServiceMatcher::embedded().tcp_ports());
     v.sort_unstable();
     v.dedup();
     v
 }
 
-/// Parses `top100`, `default`, `all` or a list like `22,80,8000-8100`.
+/// Parses `default`, `top100`, `top1000`, `all` or a list like `22,80,8000-8100`.
 pub fn parse_port_spec(spec: &str) -> Result<Vec<u16>, String> {
     match spec.trim() {
         "default" | "" => return Ok(default_ports()),
-        "top100" => {
-            let mut v = NMAP_TOP_100.to_vec();
-            v.sort_unstable();
-            return Ok(v);
-        }
+        "top100" => return Ok(nmap_top(100)),
+        "top1000" => return Ok(nmap_top(1000)),
         "all" => return Ok((1..=u16::MAX).collect()),
         _ => {}
     }
@@ -156,13 +162,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_set_is_top100_plus_extras() {
+    fn default_set_is_top100_plus_extras_plus_definition_ports() {
         let d = default_ports();
         assert!(d.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(d.len(), 140);
         for p in [22, 80, 443, 1400, 1883, 5001, 6379, 7000, 8001, 8123, 9090, 9197] {
             assert!(d.contains(&p), "{p}");
         }
+        let named = crate::discovery::services::ServiceMatcher::embedded().tcp_ports();
+        assert!(named.iter().all(|p| d.contains(p)));
+        assert!(nmap_top(100).iter().all(|p| d.contains(p)));
+        // Still a gentle set: a few hundred ports, not thousands.
+        assert!(d.len() < 400, "{}", d.len());
+    }
+
+    #[test]
+    fn nmap_lists_match_nmap_itself() {
+        // `nmap --top-ports 100 -oX -` lists these; the file is nmap's own frequency order.
+        let top100 = nmap_top(100);
+        assert_eq!(top100.len(), 100);
+        assert_eq!(&top100[..6], &[7, 9, 13, 21, 22, 23]);
+        assert_eq!(&top100[94..], &[49152, 49153, 49154, 49155, 49156, 49157]);
+        let top1000 = nmap_top(1000);
+        assert_eq!(top1000.len(), 1000);
+        assert!(top1000.windows(2).all(|w| w[0] < w[1]));
+        assert!(top100.iter().all(|p| top1000.contains(p)));
     }
 
     #[test]
@@ -172,6 +195,7 @@ mod tests {
             vec![22, 80, 8000, 8001, 8002]
         );
         assert_eq!(parse_port_spec("top100").unwrap().len(), 100);
+        assert_eq!(parse_port_spec("top1000").unwrap().len(), 1000);
         assert_eq!(parse_port_spec("all").unwrap().len(), 65535);
         assert!(parse_port_spec("0").is_err());
         assert!(parse_port_spec("90-80").is_err());

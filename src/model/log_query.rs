@@ -87,7 +87,10 @@ impl StoredLog {
             terms.extend(fw.src_port.into_iter().chain(fw.dst_port).map(IndexTerm::Port));
             terms.extend(fw.action.map(IndexTerm::Action));
             terms.extend(fw.protocol.as_deref().map(|p| IndexTerm::Protocol(term_text(p))));
-            for name in [&fw.interface, &fw.in_interface, &fw.out_interface].into_iter().flatten() {
+            for name in [&fw.interface, &fw.in_interface, &fw.out_interface]
+                .into_iter()
+                .flatten()
+            {
                 terms.push(IndexTerm::Interface(term_text(name)));
             }
         }
@@ -115,8 +118,7 @@ impl StoredLog {
 }
 
 /// A search as typed: every field optional, all strings. Empty strings count as unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RawLogQuery {
     /// An address or CIDR the line is about (firewall source/destination, DHCP, sshd).
@@ -191,7 +193,11 @@ fn parse_time(field: &'static str, s: &str, now: Timestamp, relative: bool) -> R
             return Ok(now.saturating_sub(d));
         }
     }
-    let hint = if relative { " or a duration like 15m, 24h, 7d" } else { "" };
+    let hint = if relative {
+        " or a duration like 15m, 24h, 7d"
+    } else {
+        ""
+    };
     Err(QueryError {
         field,
         message: format!("\"{s}\" is not a time; write RFC 3339 like 2026-11-23T10:00:00Z{hint}"),
@@ -208,7 +214,12 @@ impl LogQuery {
                 s.parse::<IpNet>()
                     .map(|n| n.trunc())
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| err("ip", format!("\"{s}\" is not an address or CIDR, e.g. 192.0.2.7 or 10.0.0.0/8")))?,
+                    .map_err(|_| {
+                        err(
+                            "ip",
+                            format!("\"{s}\" is not an address or CIDR, e.g. 192.0.2.7 or 10.0.0.0/8"),
+                        )
+                    })?,
             ),
         };
         let port = match set(&raw.port) {
@@ -232,8 +243,12 @@ impl LogQuery {
         let words = set(&raw.q)
             .map(|q| q.split_whitespace().map(str::to_lowercase).collect())
             .unwrap_or_default();
-        let from = set(&raw.from).map(|s| parse_time("from", s, now, true)).transpose()?;
-        let to = set(&raw.to).map(|s| parse_time("to", s, now, false)).transpose()?;
+        let from = set(&raw.from)
+            .map(|s| parse_time("from", s, now, true))
+            .transpose()?;
+        let to = set(&raw.to)
+            .map(|s| parse_time("to", s, now, false))
+            .transpose()?;
         if let (Some(f), Some(t)) = (from, to) {
             if f >= t {
                 return Err(err("to", "must be later than from".into()));
@@ -274,7 +289,10 @@ impl LogQuery {
             }
         }
         if let Some(p) = &self.protocol {
-            if !fw.and_then(|f| f.protocol.as_deref()).is_some_and(|x| x.eq_ignore_ascii_case(p)) {
+            if !fw
+                .and_then(|f| f.protocol.as_deref())
+                .is_some_and(|x| x.eq_ignore_ascii_case(p))
+            {
                 return false;
             }
         }
@@ -297,7 +315,13 @@ impl LogQuery {
                 }
             }
             Some(HostFilter::Name(n)) => {
-                if !log.event.syslog.hostname.as_deref().is_some_and(|h| term_text(h) == *n) {
+                if !log
+                    .event
+                    .syslog
+                    .hostname
+                    .as_deref()
+                    .is_some_and(|h| term_text(h) == *n)
+                {
                     return false;
                 }
             }
@@ -355,15 +379,41 @@ mod tests {
     #[test]
     fn parse_reports_the_field() {
         let now = Timestamp::from_secs(1_800_000_000);
-        assert_eq!(LogQuery::parse(&raw(&[("ip", "10.0.0.300")]), now).unwrap_err().field, "ip");
-        assert_eq!(LogQuery::parse(&raw(&[("port", "70000")]), now).unwrap_err().field, "port");
-        assert_eq!(LogQuery::parse(&raw(&[("action", "maybe")]), now).unwrap_err().field, "action");
-        assert_eq!(LogQuery::parse(&raw(&[("from", "yesterday")]), now).unwrap_err().field, "from");
-        let q = LogQuery::parse(&raw(&[("ip", "10.1.2.3/8"), ("from", "1h"), ("q", "Foo  bar")]), now).unwrap();
+        assert_eq!(
+            LogQuery::parse(&raw(&[("ip", "10.0.0.300")]), now)
+                .unwrap_err()
+                .field,
+            "ip"
+        );
+        assert_eq!(
+            LogQuery::parse(&raw(&[("port", "70000")]), now)
+                .unwrap_err()
+                .field,
+            "port"
+        );
+        assert_eq!(
+            LogQuery::parse(&raw(&[("action", "maybe")]), now)
+                .unwrap_err()
+                .field,
+            "action"
+        );
+        assert_eq!(
+            LogQuery::parse(&raw(&[("from", "yesterday")]), now)
+                .unwrap_err()
+                .field,
+            "from"
+        );
+        let q = LogQuery::parse(
+            &raw(&[("ip", "10.1.2.3/8"), ("from", "1h"), ("q", "Foo  bar")]),
+            now,
+        )
+        .unwrap();
         assert_eq!(q.ip, Some("10.0.0.0/8".parse().unwrap()));
         assert_eq!(q.from, Some(Timestamp::from_secs(1_800_000_000 - 3600)));
         assert_eq!(q.words, vec!["foo".to_string(), "bar".to_string()]);
-        assert!(LogQuery::parse(&raw(&[("ip", ""), ("port", " ")]), now).unwrap().is_time_only());
+        assert!(LogQuery::parse(&raw(&[("ip", ""), ("port", " ")]), now)
+            .unwrap()
+            .is_time_only());
     }
 
     #[test]

@@ -151,7 +151,11 @@ impl Store {
         let events = self.tables().log_events;
         let index = self.tables().log_index;
         self.write(|txn| {
-            let mut last = match events.raw().last(txn.ro()).map_err(|e| StoreError::lmdb("reading", e))? {
+            let mut last = match events
+                .raw()
+                .last(txn.ro())
+                .map_err(|e| StoreError::lmdb("reading", e))?
+            {
                 Some((k, _)) => Some(TimeKey::decode(k)?),
                 None => None,
             };
@@ -270,7 +274,13 @@ impl Store {
                     let lo_b = index_key(&prefix, &lo);
                     let hi_b = match hi {
                         Some(h) => index_key(&prefix, &h),
-                        None => index_key(&prefix, &TimeKey { at: Timestamp(u64::MAX), seq: u32::MAX }),
+                        None => index_key(
+                            &prefix,
+                            &TimeKey {
+                                at: Timestamp(u64::MAX),
+                                seq: u32::MAX,
+                            },
+                        ),
                     };
                     let range = (Bound::Included(lo_b.as_slice()), Bound::Excluded(hi_b.as_slice()));
                     for item in index.raw().rev_range(txn.ro(), &range).map_err(read_err)? {
@@ -384,7 +394,9 @@ impl Store {
         self.read(|txn| {
             let mut total = 0u64;
             for db in [t.log_events.raw(), t.log_index.raw()] {
-                let s = db.stat(txn.ro()).map_err(|e| StoreError::lmdb("reading stats", e))?;
+                let s = db
+                    .stat(txn.ro())
+                    .map_err(|e| StoreError::lmdb("reading stats", e))?;
                 let pages = (s.leaf_pages + s.branch_pages + s.overflow_pages) as u64;
                 total += pages * u64::from(s.page_size);
             }

@@ -251,6 +251,17 @@ impl<K: Key, V: Record> Table<K, V> {
         iter.map(|item| self.decode_entry(item)).collect()
     }
 
+    /// Entries with `from <= key < to`, ascending, at most `limit`.
+    pub fn range(&self, txn: &impl Txn, from: &K, to: &K, limit: usize) -> Result<Vec<(K, V)>, StoreError> {
+        let (lo, hi) = (from.encode(), to.encode());
+        let range = (Bound::Included(lo.as_slice()), Bound::Excluded(hi.as_slice()));
+        let iter = self
+            .db
+            .range(txn.ro(), &range)
+            .map_err(|e| StoreError::lmdb("reading", e))?;
+        iter.take(limit).map(|item| self.decode_entry(item)).collect()
+    }
+
     /// Up to `limit` entries with keys below `before` (all, if `None`), newest first: page
     /// on by passing the last key of the previous page.
     pub fn iter_rev_page(

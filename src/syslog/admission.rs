@@ -71,7 +71,8 @@ impl Admission {
             return Ok(());
         }
         if self.buckets.len() >= MAX_TRACKED_SENDERS && !self.buckets.contains_key(&sender) {
-            self.buckets.retain(|_, b| now_ms.saturating_sub(b.last_ms) < 1000);
+            self.buckets
+                .retain(|_, b| now_ms.saturating_sub(b.last_ms) < 1000);
             if self.buckets.len() >= MAX_TRACKED_SENDERS {
                 self.buckets.clear();
             }

@@ -124,7 +124,10 @@ pub async fn bind(
         let r = udp::bind(addr, cfg.udp_receive_buffer);
         status.push(ListenerStatus {
             transport: Transport::Udp,
-            result: r.as_ref().map(|s| s.local_addr().unwrap_or(addr)).map_err(|e| bind_message(addr, e)),
+            result: r
+                .as_ref()
+                .map(|s| s.local_addr().unwrap_or(addr))
+                .map_err(|e| bind_message(addr, e)),
         });
         out.udp = r.ok();
     }
@@ -132,7 +135,10 @@ pub async fn bind(
         let r = TcpListener::bind(addr).await;
         status.push(ListenerStatus {
             transport: Transport::Tcp,
-            result: r.as_ref().map(|s| s.local_addr().unwrap_or(addr)).map_err(|e| bind_message(addr, e)),
+            result: r
+                .as_ref()
+                .map(|s| s.local_addr().unwrap_or(addr))
+                .map_err(|e| bind_message(addr, e)),
         });
         out.tcp = r.ok();
     }
@@ -146,7 +152,10 @@ pub async fn bind(
                 let r = TcpListener::bind(addr).await;
                 status.push(ListenerStatus {
                     transport: Transport::Tls,
-                    result: r.as_ref().map(|s| s.local_addr().unwrap_or(addr)).map_err(|e| bind_message(addr, e)),
+                    result: r
+                        .as_ref()
+                        .map(|s| s.local_addr().unwrap_or(addr))
+                        .map_err(|e| bind_message(addr, e)),
                 });
                 out.tls = r.ok().map(|l| (l, tls));
             }
@@ -157,7 +166,9 @@ pub async fn bind(
 
 fn bind_message(addr: SocketAddr, e: &std::io::Error) -> String {
     let hint = match e.kind() {
-        std::io::ErrorKind::AddrInUse => " (another program, maybe a syslog daemon, uses it; pick another port)",
+        std::io::ErrorKind::AddrInUse => {
+            " (another program, maybe a syslog daemon, uses it; pick another port)"
+        }
         std::io::ErrorKind::PermissionDenied => " (ports below 1024 need root or CAP_NET_BIND_SERVICE)",
         _ => "",
     };
@@ -277,7 +288,12 @@ pub async fn run(deps: SyslogDeps, shutdown: CancellationToken) {
     }
     if let Some((l, tls)) = listeners.tls {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        tasks.spawn(stream::accept_loop(l, Some(acceptor), ingest.clone(), shutdown.clone()));
+        tasks.spawn(stream::accept_loop(
+            l,
+            Some(acceptor),
+            ingest.clone(),
+            shutdown.clone(),
+        ));
     }
     drop(ingest);
     while tasks.join_next().await.is_some() {}

@@ -56,7 +56,11 @@ pub async fn accept_loop(
             }
         };
         let sender = super::admission::canonical(peer.ip());
-        let allowed = ingest.admission.lock().map(|a| a.is_allowed(sender)).unwrap_or(false);
+        let allowed = ingest
+            .admission
+            .lock()
+            .map(|a| a.is_allowed(sender))
+            .unwrap_or(false);
         if !allowed {
             ingest.hub.counters.not_allowed.fetch_add(1, Relaxed);
             continue;
@@ -71,12 +75,14 @@ pub async fn accept_loop(
             c.connections.fetch_add(1, Relaxed);
             match tls {
                 None => serve(sock, sender, Transport::Tcp, &ingest, &shutdown).await,
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                    Ok(Ok(stream)) => serve(stream, sender, Transport::Tls, &ingest, &shutdown).await,
-                    _ => {
-                        c.tls_failures.fetch_add(1, Relaxed);
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                        Ok(Ok(stream)) => serve(stream, sender, Transport::Tls, &ingest, &shutdown).await,
+                        _ => {
+                            c.tls_failures.fetch_add(1, Relaxed);
+                        }
                     }
-                },
+                }
             }
             c.connections.fetch_sub(1, Relaxed);
         });
@@ -127,7 +133,8 @@ pub async fn serve<S: AsyncRead + Unpin>(
                         c.rate_limited.fetch_add(1, Relaxed);
                         continue;
                     }
-                    if let Some(ev) = ingest.parse(frame.data, frame.truncated, sender, transport, now, &ctx) {
+                    if let Some(ev) = ingest.parse(frame.data, frame.truncated, sender, transport, now, &ctx)
+                    {
                         batch.push(ev);
                     }
                 }

@@ -151,7 +151,12 @@ fn parse_before(p: &Paging) -> Result<Option<TimeKey>, ApiError> {
     }
 }
 
-async fn search(state: &Arc<AppState>, q: LogQuery, before: Option<TimeKey>, limit: usize) -> Result<LogPage, ApiError> {
+async fn search(
+    state: &Arc<AppState>,
+    q: LogQuery,
+    before: Option<TimeKey>,
+    limit: usize,
+) -> Result<LogPage, ApiError> {
     let store = state.accounts.store().clone();
     tokio::task::spawn_blocking(move || store.search_logs(&q, before, limit, MAX_SCAN))
         .await
@@ -206,7 +211,11 @@ pub async fn api_search(
     let limit = paging.limit.unwrap_or(PAGE_ROWS).clamp(1, 1000);
     let page = search(&state, q, before, limit).await?;
     Ok(Json(LogSearchPage {
-        entries: page.entries.iter().map(|(k, l)| LogRow::new(k, l, true)).collect(),
+        entries: page
+            .entries
+            .iter()
+            .map(|(k, l)| LogRow::new(k, l, true))
+            .collect(),
         next: page.next.as_ref().map(format_cursor),
         scanned: page.scanned,
         scan_limited: page.scan_limited,
@@ -271,11 +280,19 @@ pub async fn tail(State(state): State<Arc<AppState>>, Query(raw): Query<RawLogQu
 
 // ---- export ----
 
-pub async fn export_csv(state: State<Arc<AppState>>, raw: Query<RawLogQuery>, paging: Query<Paging>) -> Response {
+pub async fn export_csv(
+    state: State<Arc<AppState>>,
+    raw: Query<RawLogQuery>,
+    paging: Query<Paging>,
+) -> Response {
     export(state, raw, paging, ExportFormat::Csv).await
 }
 
-pub async fn export_json(state: State<Arc<AppState>>, raw: Query<RawLogQuery>, paging: Query<Paging>) -> Response {
+pub async fn export_json(
+    state: State<Arc<AppState>>,
+    raw: Query<RawLogQuery>,
+    paging: Query<Paging>,
+) -> Response {
     export(state, raw, paging, ExportFormat::Json).await
 }
 
@@ -291,7 +308,11 @@ const CSV_HEADER: &str =
 
 fn csv_field(s: &str) -> String {
     // A leading = + - @ would be a formula in a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -336,7 +357,10 @@ async fn export(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let max_rows = paging.limit.unwrap_or(EXPORT_DEFAULT_ROWS).clamp(1, EXPORT_MAX_ROWS);
+    let max_rows = paging
+        .limit
+        .unwrap_or(EXPORT_DEFAULT_ROWS)
+        .clamp(1, EXPORT_MAX_ROWS);
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(4);
     let store = state.accounts.store().clone();
     tokio::task::spawn_blocking(move || {
@@ -347,7 +371,9 @@ async fn export(
         let mut sent = 0usize;
         while sent < max_rows {
             let want = (max_rows - sent).min(1000);
-            let Ok(page) = store.search_logs(&q, cursor, want, MAX_SCAN) else { return };
+            let Ok(page) = store.search_logs(&q, cursor, want, MAX_SCAN) else {
+                return;
+            };
             let mut chunk = String::new();
             for (k, log) in &page.entries {
                 let row = LogRow::new(k, log, matches!(format, ExportFormat::Json));
@@ -370,7 +396,9 @@ async fn export(
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
     });
     let (ctype, name) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "gatewatch-logs.csv"),

@@ -6,11 +6,9 @@
 //!
 //! - `definitions`: the TOML format, validation, regex compilation, fixtures.
 //! - `matcher`: evidence types, any-of/all-of evaluation, binding each port to one service.
-//! - `protocol`: nmap/IANA-style protocol names for the scan output's `service` field.
 
 mod definitions;
 mod matcher;
-mod protocol;
 #[cfg(test)]
 mod tests;
 
@@ -19,7 +17,6 @@ use std::sync::OnceLock;
 
 pub use definitions::{Confidence, Definition, DefinitionError};
 pub use matcher::{Evidence, HttpResponse, Match, TlsInfo};
-pub use protocol::protocol_name;
 
 macro_rules! data_files {
     ($($name:literal),* $(,)?) => {
