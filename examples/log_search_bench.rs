@@ -11,7 +11,10 @@ use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
     let ctx = ParseContext::with_year(2026);
@@ -20,7 +23,12 @@ fn main() {
     let fill = Instant::now();
     let mut batch = Vec::with_capacity(20_000);
     for i in 0..n {
-        let src = format!("10.{}.{}.{}", rng.gen_range(0..4), rng.gen_range(0..64), rng.gen_range(0..256));
+        let src = format!(
+            "10.{}.{}.{}",
+            rng.gen_range(0..4),
+            rng.gen_range(0..64),
+            rng.gen_range(0..256)
+        );
         let action = if rng.gen_bool(0.7) { "block" } else { "pass" };
         let line = format!(
             "<134>Jul  3 19:10:30 filterlog[72237]: 146,,,1535324496,igb1.12,match,{action},in,4,0x0,,63,12617,0,DF,6,tcp,60,{src},192.0.2.{},{},{},0,S,1891286705,,64240,,mss",
@@ -41,7 +49,11 @@ fn main() {
         }
     }
     store.append_logs(&mut batch).expect("append");
-    println!("filled {n} events in {:.1} s ({} MiB of log tables)", fill.elapsed().as_secs_f64(), store.logs_bytes().unwrap_or(0) >> 20);
+    println!(
+        "filled {n} events in {:.1} s ({} MiB of log tables)",
+        fill.elapsed().as_secs_f64(),
+        store.logs_bytes().unwrap_or(0) >> 20
+    );
 
     let time = |label: &str, raw: RawLogQuery, limit: usize| {
         let q = LogQuery::parse(&raw, Timestamp(t0 + n)).expect("query");
@@ -54,10 +66,42 @@ fn main() {
             hits = page.entries.len();
         }
         times.sort_by(|a, b| a.total_cmp(b));
-        println!("search {label} over {n} events: median {:.2} ms, max {:.2} ms ({hits} rows, limit {limit})", times[10], times[20]);
+        println!(
+            "search {label} over {n} events: median {:.2} ms, max {:.2} ms ({hits} rows, limit {limit})",
+            times[10], times[20]
+        );
     };
-    time("ip=10.1.2.3", RawLogQuery { ip: Some("10.1.2.3".into()), ..Default::default() }, 100);
-    time("ip=10.1.2.3 (all matches)", RawLogQuery { ip: Some("10.1.2.3".into()), ..Default::default() }, 100_000);
-    time("ip=10.2.0.0/16", RawLogQuery { ip: Some("10.2.0.0/16".into()), ..Default::default() }, 100);
-    time("port=3389 action=block", RawLogQuery { port: Some("3389".into()), action: Some("block".into()), ..Default::default() }, 100);
+    time(
+        "ip=10.1.2.3",
+        RawLogQuery {
+            ip: Some("10.1.2.3".into()),
+            ..Default::default()
+        },
+        100,
+    );
+    time(
+        "ip=10.1.2.3 (all matches)",
+        RawLogQuery {
+            ip: Some("10.1.2.3".into()),
+            ..Default::default()
+        },
+        100_000,
+    );
+    time(
+        "ip=10.2.0.0/16",
+        RawLogQuery {
+            ip: Some("10.2.0.0/16".into()),
+            ..Default::default()
+        },
+        100,
+    );
+    time(
+        "port=3389 action=block",
+        RawLogQuery {
+            port: Some("3389".into()),
+            action: Some("block".into()),
+            ..Default::default()
+        },
+        100,
+    );
 }

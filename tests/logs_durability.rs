@@ -33,7 +33,11 @@ fn child_receiver() {
     let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let store = Arc::new(Store::open(dir.as_ref(), StoreOptions::default()).unwrap());
         let cfg = SyslogConfig {
@@ -49,7 +53,13 @@ fn child_receiver() {
         println!("port {port}");
         let shutdown = tokio_util::sync::CancellationToken::new();
         tokio::spawn(syslog::run(
-            SyslogDeps { listeners, store, hub: hub.clone(), cfg, clock: Timestamp::now },
+            SyslogDeps {
+                listeners,
+                store,
+                hub: hub.clone(),
+                cfg,
+                clock: Timestamp::now,
+            },
             shutdown,
         ));
         let mut last = 0;
@@ -70,7 +80,13 @@ fn child_receiver() {
 fn kill_during_ingest_loses_nothing_flushed() {
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_receiver", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child_receiver",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_VAR, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -130,16 +146,31 @@ fn kill_during_ingest_loses_nothing_flushed() {
         .unwrap();
     numbers.reverse();
     let stored = numbers.len() as u64;
-    assert!(stored >= acknowledged, "stored {stored} < acknowledged {acknowledged}");
-    assert_eq!(numbers, (0..stored).collect::<Vec<_>>(), "a gap-free prefix of what was sent");
+    assert!(
+        stored >= acknowledged,
+        "stored {stored} < acknowledged {acknowledged}"
+    );
+    assert_eq!(
+        numbers,
+        (0..stored).collect::<Vec<_>>(),
+        "a gap-free prefix of what was sent"
+    );
     // The index agrees with the events.
-    let raw = gatewatch::model::RawLogQuery { host: Some("h".into()), ..Default::default() };
+    let raw = gatewatch::model::RawLogQuery {
+        host: Some("h".into()),
+        ..Default::default()
+    };
     let mut by_host = 0u64;
     store
-        .scan_logs(&LogQuery::parse(&raw, Timestamp::now()).unwrap(), None, u64::MAX, |_, _| {
-            by_host += 1;
-            true
-        })
+        .scan_logs(
+            &LogQuery::parse(&raw, Timestamp::now()).unwrap(),
+            None,
+            u64::MAX,
+            |_, _| {
+                by_host += 1;
+                true
+            },
+        )
         .unwrap();
     assert_eq!(by_host, stored);
 }
