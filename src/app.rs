@@ -120,7 +120,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
             store: accounts.store().clone(),
             hub: logs_hub,
             cfg: state.config.syslog.clone(),
-            clock: Timestamp::now,
+            clock: Arc::new(Timestamp::now),
         },
         shutdown.clone(),
     ));

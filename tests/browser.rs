@@ -540,7 +540,8 @@ async fn logs_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     tcp.shutdown().await?;
     wait_flushed(server, n, 30).await;
 
-    visit(c, base, "/logs?action=block").await?;
+    c.goto(&format!("{base}/logs?action=block")).await?;
+    wait_for_path(c, "/logs").await?;
     ensure!(h1(c).await? == "Logs");
     let facets = body_text(c).await?;
     ensure!(

@@ -58,7 +58,7 @@ fn child_receiver() {
                 store,
                 hub: hub.clone(),
                 cfg,
-                clock: Timestamp::now,
+                clock: Arc::new(Timestamp::now),
             },
             shutdown,
         ));

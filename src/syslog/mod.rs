@@ -30,6 +30,10 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+/// Where receive times and retention's `now` come from: the wall clock in `serve`, an
+/// injected one in tests (the same type as the web layer's clock).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
 /// Counters shown in `/metrics` and on the Logs page. Atomics: counting costs no lock.
 #[derive(Debug, Default)]
 pub struct SyslogCounters {
@@ -182,7 +186,7 @@ pub struct Ingest {
     pub queue: mpsc::Sender<Vec<StoredLog>>,
     pub admission: Arc<Mutex<admission::Admission>>,
     pub max_message_size: usize,
-    pub clock: fn() -> Timestamp,
+    pub clock: Clock,
 }
 
 impl Ingest {
@@ -244,8 +248,8 @@ pub struct SyslogDeps {
     pub store: Arc<Store>,
     pub hub: Arc<LogsHub>,
     pub cfg: SyslogConfig,
-    /// Wall clock for receive times and retention (tests may pass their own).
-    pub clock: fn() -> Timestamp,
+    /// Wall clock for receive times and retention (tests pass their own).
+    pub clock: Clock,
 }
 
 /// Runs the receivers and the writer until `shutdown`; then stops accepting, flushes what
@@ -265,7 +269,7 @@ pub async fn run(deps: SyslogDeps, shutdown: CancellationToken) {
             hub: hub.clone(),
             retention: cfg.retention,
             max_store_bytes: cfg.max_store_bytes,
-            clock,
+            clock: clock.clone(),
         },
         rx,
     );

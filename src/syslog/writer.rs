@@ -6,7 +6,7 @@
 //! Must not: parse, or read sockets.
 
 use super::LogsHub;
-use crate::model::{StoredLog, Timestamp};
+use crate::model::StoredLog;
 use crate::store::Store;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub struct WriterDeps {
     pub hub: Arc<LogsHub>,
     pub retention: Duration,
     pub max_store_bytes: u64,
-    pub clock: fn() -> Timestamp,
+    pub clock: super::Clock,
 }
 
 /// Starts the writer thread; it returns after the queue closed and the last batch was

@@ -325,7 +325,7 @@ impl SyslogReceivers {
                 store: server.state.accounts.store().clone(),
                 hub: server.state.logs.clone(),
                 cfg,
-                clock: Timestamp::now,
+                clock: server.state.clock.clone(),
             },
             shutdown.clone(),
         ));
