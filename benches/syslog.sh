@@ -13,7 +13,7 @@ SIZE=${SIZE:-300}
 for t in loggen syslog-ng curl; do
     command -v "$t" >/dev/null || { echo "needs $t: apt-get install -y syslog-ng-core curl" >&2; exit 1; }
 done
-cargo build --release --quiet --bin gatewatch --example log_search_bench
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --bin gatewatch --example log_search_bench
 BIN=target/release/gatewatch
 WORK=$(mktemp -d)
 PIDS=()
@@ -25,7 +25,7 @@ P_NG=$(port); P_NGU=$(port); P_GW=$(port); P_GWU=$(port)
 # syslog-ng: its own config, loopback ports, a file destination.
 cat > "$WORK/syslog-ng.conf" <<CONF
 @version: 3.38
-options { stats(freq(0)); log_fifo_size(1000000); flush_lines(1000); keep_hostname(yes); };
+options { stats_freq(0); log_fifo_size(1000000); flush_lines(1000); keep_hostname(yes); };
 source s_bench {
     network(ip(127.0.0.1) port($P_NG) transport("tcp") flags(syslog-protocol) max-connections(16) log-iw-size(1000000));
     network(ip(127.0.0.1) port($P_NGU) transport("udp") flags(syslog-protocol) so-rcvbuf(4194304));
@@ -39,8 +39,7 @@ PIDS+=($!)
 # gatewatch: a temp data dir, plain HTTP on loopback, syslog on loopback, no rate limit.
 export GATEWATCH_SYSLOG_TCP_LISTEN=127.0.0.1:$P_GW GATEWATCH_SYSLOG_UDP_LISTEN=127.0.0.1:$P_GWU \
     GATEWATCH_SYSLOG_TLS_LISTEN= GATEWATCH_SYSLOG_RATE_LIMIT_PER_SENDER=0 GATEWATCH_LOG_LEVEL=warn
-TOKEN=$("$BIN" token create --name bench --role viewer --data-dir "$WORK/gw" | grep -o 'gwt_[A-Za-z0-9_]*' | head -1 || true)
-[ -n "$TOKEN" ] || TOKEN=$("$BIN" token create --name bench2 --role viewer --data-dir "$WORK/gw" | tail -1 | tr -d ' ')
+TOKEN=$("$BIN" token create --name bench --role viewer --data-dir "$WORK/gw" 2>/dev/null | tail -1)
 "$BIN" serve --data-dir "$WORK/gw" --listen 127.0.0.1:0 --http >"$WORK/gw.out" 2>"$WORK/gw.err" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q "listening on http" "$WORK/gw.out" 2>/dev/null && break; sleep 0.1; done
@@ -72,11 +71,11 @@ run() {
 }
 
 echo "load: loggen, RFC 5424 ($SIZE bytes), $N messages over TCP (octet counting, 4 connections), then $NU over UDP"
-LG_TCP=(loggen --inet --stream --syslog-proto --size "$SIZE" --active-connections 4 --number $((N / 4)) --rate 10000000 -Q 127.0.0.1)
+LG_TCP=(loggen --inet --stream --syslog-proto --size "$SIZE" --active-connections 4 --number $((N / 4)) --rate 10000000 --interval 120 -Q 127.0.0.1)
 read -r T_GW C_GW < <(run gw_flushed 0 "$N" "${LG_TCP[@]}" "$P_GW")
 read -r T_NG C_NG < <(run ng_lines 0 "$N" "${LG_TCP[@]}" "$P_NG")
 
-LG_UDP=(loggen --inet --dgram --syslog-proto --size "$SIZE" --number "$NU" --rate 200000 -Q 127.0.0.1)
+LG_UDP=(loggen --inet --dgram --syslog-proto --size "$SIZE" --number "$NU" --rate 200000 --interval 120 -Q 127.0.0.1)
 GW_BASE=$(gw_flushed); NG_BASE=$(ng_lines)
 read -r TU_GW CU_GW < <(run gw_flushed "$GW_BASE" "$NU" "${LG_UDP[@]}" "$P_GWU")
 read -r TU_NG CU_NG < <(run ng_lines "$NG_BASE" "$NU" "${LG_UDP[@]}" "$P_NGU")
