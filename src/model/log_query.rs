@@ -307,24 +307,18 @@ impl LogQuery {
                 return false;
             }
         }
-        match &self.host {
-            None => {}
-            Some(HostFilter::Sender(ip)) => {
-                if log.sender != *ip {
-                    return false;
-                }
-            }
-            Some(HostFilter::Name(n)) => {
-                if !log
-                    .event
-                    .syslog
-                    .hostname
-                    .as_deref()
-                    .is_some_and(|h| term_text(h) == *n)
-                {
-                    return false;
-                }
-            }
+        let host_ok = match &self.host {
+            None => true,
+            Some(HostFilter::Sender(ip)) => log.sender == *ip,
+            Some(HostFilter::Name(n)) => log
+                .event
+                .syslog
+                .hostname
+                .as_deref()
+                .is_some_and(|h| term_text(h) == *n),
+        };
+        if !host_ok {
+            return false;
         }
         if !self.words.is_empty() {
             let h = &log.event.syslog;
