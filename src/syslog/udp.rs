@@ -101,6 +101,46 @@ fn recv_one(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Datagram> {
     }
 }
 
+/// Adds the growth of the kernel's cumulative drop count (it wraps at u32) to the counter.
+fn note_drops(c: &super::SyslogCounters, last: &mut u32, now: u32) {
+    let new = now.wrapping_sub(*last);
+    if new > 0 && new < u32::MAX / 2 {
+        c.udp_overflows.fetch_add(u64::from(new), Relaxed);
+        *last = now;
+    }
+}
+
+/// The socket's drop count (SO_MEMINFO's SK_MEMINFO_DROPS: the counter SO_RXQ_OVFL reports).
+#[cfg(all(
+    target_os = "linux",
+    not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))
+))]
+fn socket_drops(sock: &UdpSocket) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    const SO_MEMINFO: libc::c_int = 55;
+    let mut info = [0u32; 9];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: a valid fd and a buffer of `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize >= std::mem::size_of_val(&info)).then_some(info[libc::SK_MEMINFO_DROPS as usize])
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))
+)))]
+fn socket_drops(_sock: &UdpSocket) -> Option<u32> {
+    None
+}
+
 /// Receives until `shutdown`.
 pub async fn run(sock: UdpSocket, ingest: Ingest, shutdown: CancellationToken) {
     let c = &ingest.hub.counters;
@@ -123,12 +163,7 @@ pub async fn run(sock: UdpSocket, ingest: Ingest, shutdown: CancellationToken) {
                 Err(_) => continue,
             };
             if let Some(o) = d.overflows {
-                // Cumulative since the socket opened; wraps at u32.
-                let new = o.wrapping_sub(last_overflows);
-                if new > 0 {
-                    c.udp_overflows.fetch_add(u64::from(new), Relaxed);
-                    last_overflows = o;
-                }
+                note_drops(c, &mut last_overflows, o);
             }
             c.received.fetch_add(1, Relaxed);
             let Some(from) = d.from else { continue };
@@ -152,6 +187,11 @@ pub async fn run(sock: UdpSocket, ingest: Ingest, shutdown: CancellationToken) {
             if let Some(ev) = ingest.parse(data, truncated, from, Transport::Udp, now, &ctx) {
                 batch.push(ev);
             }
+        }
+        // Drops after the last datagram read would otherwise wait for the next datagram's
+        // SO_RXQ_OVFL; the socket's drop counter has them now.
+        if let Some(o) = socket_drops(&sock) {
+            note_drops(c, &mut last_overflows, o);
         }
         if !ingest.enqueue(batch).await {
             return;
