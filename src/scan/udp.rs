@@ -168,10 +168,7 @@ async fn browse_mdns(ip: IpAddr, timeout: Duration) -> Option<MdnsInfo> {
             mdns::merge_answer(&mut info, &answer);
         }
         if !info.services.iter().any(|s| &s.service_type == t) {
-            info.services.push(mdns::MdnsService {
-                service_type: t.clone(),
-                ..Default::default()
-            });
+            info.services.push(mdns::MdnsService::of_type(t));
         }
     }
     Some(info)
