@@ -59,7 +59,8 @@ pub fn attached_networks() -> Vec<ipnet::Ipv4Net> {
     nets
 }
 
-/// ARP requests for every IPv4 target on one of our links; two rounds, `wait` each.
+/// ARP requests for every IPv4 target on one of our links; two rounds (`wait`, then half
+/// of it for the addresses still silent).
 /// Blocking (libpcap): run it on a blocking thread.
 pub fn arp_sweep(targets: &[IpAddr], wait: Duration) -> ArpSweep {
     let mut sweep = ArpSweep::default();
@@ -116,18 +117,29 @@ fn arp_on_link(
         .and_then(|c| c.immediate_mode(true).snaplen(128).timeout(20).open())
         .map_err(|e| e.to_string())?;
     cap.filter("arp", true).map_err(|e| e.to_string())?;
+    // Non-blocking reads polled every 2 ms: libpcap's read timeout is not honoured the same
+    // way on every platform (Linux's TPACKET_V3 can hold a read for a second).
+    let mut cap = cap.setnonblock().map_err(|e| e.to_string())?;
     let wanted: BTreeSet<Ipv4Addr> = targets.iter().copied().collect();
     let mut sent: HashMap<Ipv4Addr, Instant> = HashMap::new();
     let mut found = BTreeMap::new();
-    for _round in 0..2 {
-        for &t in targets.iter().filter(|t| !found.contains_key(*t)) {
+    for round in 0..2 {
+        let pending: Vec<Ipv4Addr> = targets
+            .iter()
+            .copied()
+            .filter(|t| !found.contains_key(t))
+            .collect();
+        for (i, &t) in pending.iter().enumerate() {
             cap.sendpacket(&ping::arp_request(mac, link.addr, t)[..])
                 .map_err(|e| e.to_string())?;
             sent.insert(t, Instant::now());
-            // Gentle pacing: about 5000 requests a second at most.
-            std::thread::sleep(Duration::from_micros(200));
+            // Pacing: bursts of 8, then a pause (at most a few thousand requests a second).
+            if i % 8 == 7 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
-        let deadline = Instant::now() + wait;
+        // The second round only catches replies lost the first time: a shorter wait.
+        let deadline = Instant::now() + if round == 0 { wait } else { wait / 2 };
         while Instant::now() < deadline && found.len() < wanted.len() {
             match cap.next_packet() {
                 Ok(p) => {
@@ -138,7 +150,7 @@ fn arp_on_link(
                         }
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) => {}
+                Err(pcap::Error::TimeoutExpired) => std::thread::sleep(Duration::from_millis(2)),
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -202,7 +214,7 @@ pub struct IcmpSweep {
     pub warnings: Vec<String>,
 }
 
-/// Echo requests to every target, two rounds of `wait`.
+/// Echo requests to every target; two rounds (`wait`, then half of it).
 pub async fn icmp_sweep(targets: &[IpAddr], wait: Duration) -> IcmpSweep {
     let v4: Vec<IpAddr> = targets.iter().copied().filter(IpAddr::is_ipv4).collect();
     let v6: Vec<IpAddr> = targets.iter().copied().filter(IpAddr::is_ipv6).collect();
@@ -275,7 +287,7 @@ async fn icmp_family(
             }
         })
     };
-    for _round in 0..2 {
+    for round in 0..2 {
         let pending: Vec<IpAddr> = {
             let f = found.lock().unwrap_or_else(|e| e.into_inner());
             targets.iter().copied().filter(|t| !f.contains_key(t)).collect()
@@ -293,7 +305,7 @@ async fn icmp_family(
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(if round == 0 { wait } else { wait / 2 }).await;
     }
     receiver.abort();
     let found = found.lock().unwrap_or_else(|e| e.into_inner()).clone();

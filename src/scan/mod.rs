@@ -489,7 +489,7 @@ pub async fn scan(
                     probe::identify(SocketAddr::new(ip, port), timeout).await
                 });
             }
-            let udp_timeout = udp_timeout(rtt, opts.probe_timeout);
+            let udp_timeout = udp_timeout(rtt, mac.is_some(), opts.probe_timeout);
             let udp_probes = async {
                 if opts.udp && !cancelled {
                     let _g = global.acquire().await;
@@ -809,5 +809,21 @@ mod tests {
         );
         assert_eq!(port_timeout(None, true, d), Duration::from_millis(150));
         assert_eq!(port_timeout(None, false, d), d);
+    }
+
+    #[test]
+    fn udp_timeouts_follow_rtt_and_the_link() {
+        let max = Duration::from_millis(1500);
+        assert_eq!(
+            udp_timeout(Some(Duration::from_micros(100)), true, max),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            udp_timeout(Some(Duration::from_millis(40)), false, max),
+            Duration::from_millis(800)
+        );
+        assert_eq!(udp_timeout(Some(Duration::from_millis(200)), false, max), max);
+        assert_eq!(udp_timeout(None, true, max), Duration::from_millis(400));
+        assert_eq!(udp_timeout(None, false, max), Duration::from_millis(800));
     }
 }
