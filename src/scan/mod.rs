@@ -663,13 +663,16 @@ fn evidence(
     }
 }
 
-/// UDP answer timeout: twenty round trips, between 250 ms and the probe timeout. UDP
-/// probes run in parallel, so a host with no UDP services costs two of these.
-fn udp_timeout(rtt: Option<Duration>, max: Duration) -> Duration {
+/// UDP answer timeout: twenty round trips, between 250 ms and the probe timeout; 400 ms
+/// for a host on our link whose RTT is unknown (it answered ARP only), 800 ms elsewhere.
+/// UDP probes run in parallel, so a host that drops them all costs two of these.
+fn udp_timeout(rtt: Option<Duration>, on_link: bool, max: Duration) -> Duration {
     let floor = Duration::from_millis(250).min(max);
-    rtt.map_or(max.min(Duration::from_millis(800)), |r| {
-        (r * 20).clamp(floor, max)
-    })
+    match (rtt, on_link) {
+        (Some(r), _) => (r * 20).clamp(floor, max),
+        (None, true) => max.min(Duration::from_millis(400)),
+        (None, false) => max.min(Duration::from_millis(800)),
+    }
 }
 
 /// Liveness connect timeout: the default until some host has answered, then ten times the
