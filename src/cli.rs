@@ -338,6 +338,18 @@ pub struct PcapCmd {
     /// capture filter in libpcap/tcpdump syntax, e.g. 'udp port 53' (applied to every file)
     #[argh(option, short = 'b')]
     pub bpf: Option<String>,
+    /// local networks for in/out direction, comma-separated CIDRs (e.g. 192.168.1.0/24,fd00::/8)
+    #[argh(option)]
+    pub host_spec: Option<String>,
+    /// city or country database (MaxMind DB, e.g. GeoLite2-City.mmdb) for top countries and cities
+    #[argh(option)]
+    pub geo_city: Option<PathBuf>,
+    /// ASN database (MaxMind DB, e.g. GeoLite2-ASN.mmdb) for top ASNs
+    #[argh(option)]
+    pub geo_asn: Option<PathBuf>,
+    /// sample flow and DNS analysis by flow above this many packets per second
+    #[argh(option)]
+    pub deep_sample_above_pps: Option<u64>,
 }
 
 /// Parse log lines from stdin and print one JSON object per line: `{"syslog": …,
@@ -359,7 +371,7 @@ pub struct ParseLogCmd {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "scan")]
 pub struct ScanCmd {
-    /// addresses or CIDRs, e.g. 192.168.1.0/24
+    /// addresses or CIDRs, e.g. 192.168.1.0/24, or `all` for every IPv4 network of this machine's interfaces
     #[argh(positional)]
     pub targets: Vec<String>,
     /// ports: default (nmap top-100 + home/IoT ports + ports named by service definitions), top100, top1000, all, or a list like 22,80,8000-8100
@@ -374,6 +386,9 @@ pub struct ScanCmd {
     /// skip reverse DNS
     #[argh(switch)]
     pub no_dns: bool,
+    /// skip the UDP probes (DNS, NTP, SNMP, NetBIOS, mDNS, SSDP)
+    #[argh(switch)]
+    pub no_udp: bool,
 }
 
 /// Print the version.
@@ -665,9 +680,39 @@ fn run_pcap(c: PcapCmd) -> Result<(), CliError> {
         ),
         None => None,
     };
+    let mut host_spec = Vec::new();
+    for n in c
+        .host_spec
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let net = n
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                CliError::new(
+                    Exit::Usage,
+                    format!("--host-spec: {n:?} is not a CIDR or address"),
+                )
+            })?;
+        host_spec.push(net);
+    }
+    let geo = if c.geo_city.is_some() || c.geo_asn.is_some() {
+        let db = crate::geo::GeoDb::open(c.geo_city.as_deref(), c.geo_asn.as_deref(), Default::default())
+            .map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+        Some(std::sync::Arc::new(db))
+    } else {
+        None
+    };
     let cfg = TrafficConfig {
         dns_ports: dns_ports.clone(),
         period: None,
+        host_spec,
+        geo,
+        deep_sample_above_pps: c.deep_sample_above_pps,
         ..Default::default()
     };
     let show_progress = std::io::stderr().is_terminal();
@@ -781,6 +826,7 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     let opts = ScanOptions {
         ports,
         resolve_names: !c.no_dns,
+        udp: !c.no_udp,
         ..Default::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -790,15 +836,25 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     let show_progress = std::io::stderr().is_terminal();
     let report = runtime.block_on(scan::scan(targets, opts, move |p| {
         if show_progress {
+            let eta = p
+                .eta_ms
+                .map(|ms| format!("~{} s left", ms.div_ceil(1000)))
+                .unwrap_or_default();
             eprint!(
-                "\r{:<9} {:>6}/{:<6} hosts found: {:<5}",
-                p.phase, p.done, p.total, p.hosts_found
+                "\r{:<9} {:>5.1} %  hosts found: {:<5} {:<14}",
+                p.phase.as_str(),
+                p.percent,
+                p.hosts_found,
+                eta
             );
-            if p.phase == "done" {
+            if p.phase == scan::Phase::Done {
                 eprintln!();
             }
         }
     }));
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if c.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
@@ -832,7 +888,38 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
                 .and_then(|h| h.title.as_deref())
                 .map(|t| format!("\"{t}\""))
                 .unwrap_or_default();
-            println!("  {:>5}/tcp  {:<14} {} {}", p.port, p.service, what, title);
+            let cert = p
+                .tls_cert
+                .as_ref()
+                .and_then(|c| c.subject_cn.as_deref())
+                .map(|cn| format!("cert CN={cn}"))
+                .unwrap_or_default();
+            println!(
+                "  {:>5}/{:<4} {:<14} {} {} {}",
+                p.port, p.proto, p.service, what, title, cert
+            );
+        }
+        if let Some(m) = &h.mdns {
+            let types: Vec<&str> = m.services.iter().map(|s| s.service_type.as_str()).collect();
+            println!(
+                "  mDNS {} {}",
+                m.hostname.as_deref().unwrap_or("-"),
+                types.join(" ")
+            );
+        }
+        if let Some(s) = &h.ssdp {
+            let what = [
+                s.friendly_name.as_deref(),
+                s.manufacturer.as_deref(),
+                s.model_name.as_deref(),
+            ];
+            println!(
+                "  UPnP {}",
+                what.into_iter().flatten().collect::<Vec<_>>().join(" / ")
+            );
+        }
+        if let Some(nb) = &h.netbios {
+            println!("  NetBIOS {} {}", nb.name, nb.workgroup.as_deref().unwrap_or(""));
         }
         for m in &h.services {
             println!("  → {} ({}; {})", m.name, m.confidence.as_str(), m.summary());

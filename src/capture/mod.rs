@@ -11,11 +11,13 @@ mod bpf;
 mod file;
 pub mod interfaces;
 pub mod live;
+mod replay;
 mod summarize;
 
 pub use bpf::BpfFilter;
 pub use file::{FileFormat, FileSource};
 pub use live::{LiveError, LiveOptions, LiveSource};
+pub use replay::ReplaySource;
 pub use summarize::{summarize_files, summarize_files_filtered, FileSummary};
 
 use std::path::PathBuf;
