@@ -153,7 +153,15 @@ pub fn run(ctx: Context, open: Opener) {
         }
         if check_clock && publisher.at.elapsed() >= PUBLISH_EVERY {
             let stats = src.stats();
-            publish(&ctx, &engine, &windows, &mut publisher, (packets, bytes), stats, drops_at_window_start);
+            publish(
+                &ctx,
+                &mut engine,
+                &windows,
+                &mut publisher,
+                (packets, bytes),
+                stats,
+                drops_at_window_start,
+            );
             answer_queries(&ctx, engine.flows());
         }
     };
@@ -193,7 +201,7 @@ pub fn run(ctx: Context, open: Opener) {
 
 fn publish(
     ctx: &Context,
-    engine: &Engine,
+    engine: &mut Engine,
     windows: &Windows,
     p: &mut Publisher,
     (packets, bytes): (u64, u64),
