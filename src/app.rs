@@ -1,5 +1,6 @@
 //! Wires the subsystems together and owns shutdown: opens the store, binds the listener,
-//! prints where to go, runs the web server and housekeeping until SIGINT/SIGTERM.
+//! starts the traffic sensor, prints where to go, runs the web server and housekeeping until
+//! SIGINT/SIGTERM, then stops the capture threads (flushing their windows) and joins them.
 
 use crate::accounts::Accounts;
 use crate::cli::{store_options, CliError, Exit, VERSION};
@@ -46,10 +47,27 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         })?),
         None => None,
     };
+    let syslog_tls = if cfg.syslog.enabled && cfg.syslog.tls_listen.is_some() {
+        match web::tls::plain_server_config(&cfg.syslog.tls, &cfg.data_dir) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::warn!(error = %e, "syslog TLS receiver off: cannot load its certificate");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (syslog_listeners, syslog_status) = crate::syslog::bind(&cfg.syslog, syslog_tls).await;
+    let logs_hub = Arc::new(crate::syslog::LogsHub::default());
+    if let Ok(mut l) = logs_hub.listeners.lock() {
+        l.clone_from(&syslog_status);
+    }
     let listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
         .map_err(|e| bind_error(cfg.web.listen, e))?;
     let local = listener.local_addr().unwrap_or(cfg.web.listen);
+    let sensor = crate::sensor::Sensor::start(&cfg, store.clone());
 
     let accounts = Arc::new(Accounts::new(store, cfg.auth.clone()));
     let needs_setup = accounts
@@ -73,6 +91,8 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         metrics: Default::default(),
         shutdown: shutdown.clone(),
         clock: Arc::new(Timestamp::now),
+        traffic: sensor.hub.clone(),
+        logs: logs_hub.clone(),
     });
 
     // The console is where a first-time user looks; say where to go.
@@ -85,6 +105,25 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         println!("(or run `gatewatch user add NAME --role admin`)");
     }
     tracing::info!(listen = %local, tls = state.facts.tls, data_dir = %state.config.data_dir.display(), "serving");
+    for s in &syslog_status {
+        match &s.result {
+            Ok(addr) => println!("syslog receiver listening on {} {addr}", s.transport.as_str()),
+            Err(e) => {
+                println!("syslog receiver ({}) off: {e}", s.transport.as_str());
+                tracing::warn!(transport = s.transport.as_str(), error = %e, "syslog receiver off");
+            }
+        }
+    }
+    let syslog = tokio::spawn(crate::syslog::run(
+        crate::syslog::SyslogDeps {
+            listeners: syslog_listeners,
+            store: accounts.store().clone(),
+            hub: logs_hub,
+            cfg: state.config.syslog.clone(),
+            clock: Timestamp::now,
+        },
+        shutdown.clone(),
+    ));
 
     let housekeeping = tokio::spawn(housekeeping(accounts, shutdown.clone()));
     let web = tokio::spawn(web::run(WebDeps { listener, tls, state }, shutdown.clone()));
@@ -92,7 +131,11 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = web.await;
+    // Stops receiving and commits what was received before returning.
+    let _ = syslog.await;
     let _ = housekeeping.await;
+    // Capture threads see the stop flag within one poll interval and flush their window.
+    let _ = tokio::task::spawn_blocking(move || sensor.stop()).await;
     tracing::info!("stopped");
     Ok(())
 }

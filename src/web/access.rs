@@ -37,8 +37,12 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/", Needs(ViewDashboard)),
     ("GET", "/events/dashboard", Needs(ViewDashboard)),
     ("GET", "/traffic", Needs(ViewTraffic)),
+    ("GET", "/events/traffic", Needs(ViewTraffic)),
     ("GET", "/hosts", Needs(ViewHosts)),
     ("GET", "/logs", Needs(ViewLogs)),
+    ("GET", "/logs/export.csv", Needs(ViewLogs)),
+    ("GET", "/logs/export.json", Needs(ViewLogs)),
+    ("GET", "/events/logs", Needs(ViewLogs)),
     ("GET", "/monitors", Needs(ViewMonitors)),
     ("GET", "/settings", Needs(ViewSettings)),
     ("GET", "/settings/users", Needs(ManageUsers)),
@@ -67,6 +71,13 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/tokens/{id}", Needs(ManageTokens)),
     ("GET", "/api/v1/audit", Needs(ViewAudit)),
     ("GET", "/api/v1/settings", Needs(ViewSettings)),
+    ("GET", "/api/v1/traffic/status", Needs(ViewTraffic)),
+    ("GET", "/api/v1/traffic/windows", Needs(ViewTraffic)),
+    ("GET", "/api/v1/traffic/summary", Needs(ViewTraffic)),
+    ("GET", "/api/v1/traffic/flows", Needs(ViewTraffic)),
+    ("GET", "/api/v1/traffic/hosts/{ip}", Needs(ViewTraffic)),
+    ("GET", "/api/v1/logs/search", Needs(ViewLogs)),
+    ("GET", "/api/v1/logs/stats", Needs(ViewLogs)),
 ];
 
 /// What `method path` needs, or `None` when the route is not in the table.

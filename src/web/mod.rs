@@ -7,6 +7,7 @@
 //! - [`access`]: the route → permission table and the recording router builder.
 //! - [`guard`]: middleware: security headers, host check, timeouts, auth, CSRF.
 //! - [`pages`]: maud pages (setup, login, dashboard, users & roles, tokens, audit, settings, about).
+//! - [`logs`]: the Logs page, search/stats API, CSV/JSON export and the live tail.
 //! - [`api`]: `/api/v1` JSON routes, one error shape, OpenAPI document and docs page.
 //! - [`sse`]: the one helper every live page uses for Server-Sent Events.
 //! - [`assets`]: static files embedded and pre-compressed at build time.
@@ -16,6 +17,7 @@ pub mod access;
 pub mod api;
 pub mod assets;
 pub mod guard;
+pub mod logs;
 pub mod metrics;
 pub mod pages;
 pub mod server;
@@ -56,6 +58,10 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub shutdown: CancellationToken,
     pub clock: Clock,
+    /// Live traffic state shared by the capture threads (see [`crate::sensor`]).
+    pub traffic: Arc<crate::sensor::TrafficHub>,
+    /// The syslog receivers' counters, live tail and listener status.
+    pub logs: Arc<crate::syslog::LogsHub>,
 }
 
 impl AppState {
@@ -96,9 +102,13 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/logout", auth::logout)
         .get("/", system::dashboard)
         .get("/events/dashboard", system::dashboard_events)
-        .get("/traffic", system::traffic)
+        .get("/traffic", pages::traffic::page)
+        .get("/events/traffic", pages::traffic::events)
         .get("/hosts", system::hosts)
-        .get("/logs", system::logs)
+        .get("/logs", logs::logs_page)
+        .get("/logs/export.csv", logs::export_csv)
+        .get("/logs/export.json", logs::export_json)
+        .get("/events/logs", logs::tail)
         .get("/monitors", system::monitors)
         .get("/settings", system::settings)
         .get("/settings/users", admin::users_page)
@@ -127,6 +137,13 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .delete("/api/v1/tokens/{id}", api::tokens_delete)
         .get("/api/v1/audit", api::audit_list)
         .get("/api/v1/settings", api::settings)
+        .get("/api/v1/traffic/status", api::traffic::status)
+        .get("/api/v1/traffic/windows", api::traffic::windows)
+        .get("/api/v1/traffic/summary", api::traffic::summary)
+        .get("/api/v1/traffic/flows", api::traffic::flows)
+        .get("/api/v1/traffic/hosts/{ip}", api::traffic::host)
+        .get("/api/v1/logs/search", logs::api_search)
+        .get("/api/v1/logs/stats", logs::api_stats)
 }
 
 /// The complete application: routes, the access guard on each, and the outer layers.
