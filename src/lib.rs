@@ -12,6 +12,10 @@
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
 //! - [`discovery`]: what hosts are: MAC vendors (embedded IEEE registry), later services.
+//! - [`inventory`]: sans-IO hosts/interfaces/services model, merge rules, nmap and Docker
+//!   parsers, scan schedules.
+//! - [`discovery_service`]: the server's discovery task: passive polling, Docker, scans
+//!   (queue, progress, cancel, history) and the inventory's persistence.
 //! - [`scan`]: active scans (TCP liveness and ports, probes, neighbour MACs, reverse DNS).
 //! - [`logging`]: tracing to stderr or the local syslog.
 //! - [`app`]: wires the subsystems together and owns shutdown.
@@ -23,7 +27,9 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod discovery_service;
 pub mod logging;
+pub mod inventory;
 pub mod logs;
 pub mod model;
 pub mod scan;

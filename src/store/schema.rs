@@ -7,6 +7,7 @@
 use heed::types::Bytes;
 
 use super::table::{RawDb, Record, Table, TimeKey};
+use crate::inventory::{Host, HostEvent, ScanRecord};
 use crate::model::{ApiToken, AuditEntry, Role, Session, User};
 
 impl Record for User {
@@ -23,6 +24,20 @@ impl Record for ApiToken {
     const VERSION: u8 = 1;
 }
 impl Record for AuditEntry {
+    const VERSION: u8 = 1;
+}
+
+impl Record for Host {
+    const VERSION: u8 = 1;
+}
+impl Record for HostEvent {
+    const VERSION: u8 = 1;
+}
+impl Record for ScanRecord {
+    const VERSION: u8 = 1;
+}
+/// Index values: a host id.
+impl Record for u64 {
     const VERSION: u8 = 1;
 }
 
@@ -44,6 +59,11 @@ pub(crate) const ROLES: &str = "roles";
 pub(crate) const SESSIONS: &str = "sessions";
 pub(crate) const API_TOKENS: &str = "api_tokens";
 pub(crate) const AUDIT: &str = "audit";
+pub(crate) const HOSTS: &str = "hosts";
+pub(crate) const HOST_MACS: &str = "host_macs";
+pub(crate) const HOST_IPS: &str = "host_ips";
+pub(crate) const HOST_EVENTS: &str = "host_events";
+pub(crate) const SCANS: &str = "scans";
 
 /// Every table of the store. Table handles are `Copy` and only usable inside
 /// [`super::Store::read`] / [`super::Store::write`] of the store they came from (heed
@@ -58,6 +78,15 @@ pub struct Tables {
     /// Key: the token's public id.
     pub api_tokens: Table<String, ApiToken>,
     pub audit: Table<TimeKey, AuditEntry>,
+    /// Key: host id. Services live inside their host's record.
+    pub hosts: Table<u64, Host>,
+    /// Key: MAC as `aa:bb:cc:dd:ee:ff`; value: host id.
+    pub host_macs: Table<String, u64>,
+    /// Key: address as text; value: host id.
+    pub host_ips: Table<String, u64>,
+    pub host_events: Table<TimeKey, HostEvent>,
+    /// Key: scan id (increasing, so the history is in start order).
+    pub scans: Table<u64, ScanRecord>,
 }
 
 impl Tables {
@@ -71,11 +100,16 @@ impl Tables {
             sessions: Table::new(db(SESSIONS)?, SESSIONS),
             api_tokens: Table::new(db(API_TOKENS)?, API_TOKENS),
             audit: Table::new(db(AUDIT)?, AUDIT),
+            hosts: Table::new(db(HOSTS)?, HOSTS),
+            host_macs: Table::new(db(HOST_MACS)?, HOST_MACS),
+            host_ips: Table::new(db(HOST_IPS)?, HOST_IPS),
+            host_events: Table::new(db(HOST_EVENTS)?, HOST_EVENTS),
+            scans: Table::new(db(SCANS)?, SCANS),
         })
     }
 
     /// (name, raw database) of every table, for stats and emptiness checks.
-    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 6] {
+    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 11] {
         [
             (self.meta.name(), self.meta.raw()),
             (self.users.name(), self.users.raw()),
@@ -83,6 +117,11 @@ impl Tables {
             (self.sessions.name(), self.sessions.raw()),
             (self.api_tokens.name(), self.api_tokens.raw()),
             (self.audit.name(), self.audit.raw()),
+            (self.hosts.name(), self.hosts.raw()),
+            (self.host_macs.name(), self.host_macs.raw()),
+            (self.host_ips.name(), self.host_ips.raw()),
+            (self.host_events.name(), self.host_events.raw()),
+            (self.scans.name(), self.scans.raw()),
         ]
     }
 }
