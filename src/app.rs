@@ -59,6 +59,13 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     let urls = display_urls(scheme, local);
     let setup_token = crate::accounts::random_token(12);
     let shutdown = CancellationToken::new();
+    let discovery = crate::discovery_service::Discovery::open(
+        accounts.store().clone(),
+        cfg.discovery.clone(),
+        shutdown.clone(),
+        Timestamp::now(),
+    )
+    .map_err(|e| CliError::new(Exit::Store, format!("cannot load the inventory: {e}")))?;
     let state = Arc::new(AppState {
         accounts: accounts.clone(),
         config: Arc::new(cfg),
@@ -73,6 +80,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         metrics: Default::default(),
         shutdown: shutdown.clone(),
         clock: Arc::new(Timestamp::now),
+        discovery: discovery.clone(),
     });
 
     // The console is where a first-time user looks; say where to go.
@@ -87,12 +95,16 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     tracing::info!(listen = %local, tls = state.facts.tls, data_dir = %state.config.data_dir.display(), "serving");
 
     let housekeeping = tokio::spawn(housekeeping(accounts, shutdown.clone()));
+    let passive = tokio::spawn(discovery.clone().run_passive());
+    let schedules = tokio::spawn(discovery.run_schedules());
     let web = tokio::spawn(web::run(WebDeps { listener, tls, state }, shutdown.clone()));
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = web.await;
     let _ = housekeeping.await;
+    let _ = passive.await;
+    let _ = schedules.await;
     tracing::info!("stopped");
     Ok(())
 }

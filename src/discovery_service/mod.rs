@@ -20,8 +20,9 @@ use crate::inventory::{
     ScanState, Subnet,
 };
 use crate::model::Timestamp;
-use crate::store::{Store, StoreError, Table, TimeKey, WriteTxn};
+use crate::store::{MetaValue, Store, StoreError, Table, TimeKey, Txn, WriteTxn};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -60,8 +61,14 @@ pub struct Discovery {
     scans: scans::Scans,
     traffic_tx: mpsc::Sender<Observation>,
     traffic_rx: Mutex<Option<mpsc::Receiver<Observation>>>,
+    /// The store's inventory generation this process last loaded or wrote; another
+    /// process (`gatewatch import nmap` beside a running server) bumps it.
+    generation: AtomicU64,
     pub shutdown: CancellationToken,
 }
+
+/// Key in the `meta` table: bumped by every inventory write.
+const GENERATION_KEY: &str = "inventory_generation";
 
 impl std::fmt::Debug for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,6 +114,7 @@ impl Discovery {
             Ok(())
         })?;
         let last_scan = store.read(|txn| Ok(t.scans.iter_rev_page(txn, None, 1)?.first().map(|(k, _)| *k)))?;
+        let generation = store.read(|txn| read_generation(txn, &t.meta))?;
         let (traffic_tx, traffic_rx) = mpsc::channel(TRAFFIC_QUEUE);
         Ok(Arc::new(Discovery {
             scans: scans::Scans::new(config.max_concurrent_scans, last_scan.unwrap_or(0) + 1),
@@ -117,14 +125,32 @@ impl Discovery {
             passive_status: Mutex::new(PassiveStatus::default()),
             traffic_tx,
             traffic_rx: Mutex::new(Some(traffic_rx)),
+            generation: AtomicU64::new(generation),
             shutdown,
         }))
+    }
+
+    /// The inventory, reloaded first when another process wrote to the store.
+    fn inventory(&self) -> MutexGuard<'_, Inventory> {
+        let mut inv = lock(&self.inventory);
+        let t = self.store.tables();
+        let stored = self.store.read(|txn| read_generation(txn, &t.meta));
+        if let Ok(g) = stored {
+            if g != self.generation.load(Ordering::SeqCst) {
+                if let Ok(hosts) = self.store.read(|txn| t.hosts.iter(txn)) {
+                    *inv = Inventory::from_hosts(hosts.into_iter().map(|(_, h)| h));
+                    self.generation.store(g, Ordering::SeqCst);
+                    tracing::info!(generation = g, "inventory reloaded after a write by another process");
+                }
+            }
+        }
+        inv
     }
 
     /// Folds observations in and writes what changed in one transaction; returns how
     /// many hosts were new.
     pub fn observe_batch(&self, batch: Vec<Observation>, now: Timestamp) -> Result<usize, DiscoveryError> {
-        let mut inv = lock(&self.inventory);
+        let mut inv = self.inventory();
         let mut new = 0;
         for o in batch {
             if let Some((_, true)) = inv.observe(o, now) {
@@ -150,7 +176,9 @@ impl Discovery {
             .collect();
         let touched: BTreeSet<u64> = changes.upserted.union(&changes.deleted).copied().collect();
         let t = self.store.tables();
-        self.store.write(|txn| {
+        let generation = self.store.write(|txn| {
+            let generation = read_generation(txn, &t.meta)? + 1;
+            t.meta.put(txn, &GENERATION_KEY.to_string(), &MetaValue::U64(generation))?;
             drop_index_entries(txn, &t.host_macs, &touched)?;
             drop_index_entries(txn, &t.host_ips, &touched)?;
             for id in &changes.deleted {
@@ -169,25 +197,26 @@ impl Discovery {
             for e in &changes.events {
                 t.host_events.append(txn, e.at, e)?;
             }
-            Ok(())
+            Ok(generation)
         })?;
+        self.generation.store(generation, Ordering::SeqCst);
         Ok(())
     }
 
     pub fn hosts(&self) -> Vec<Host> {
-        lock(&self.inventory).hosts().cloned().collect()
+        self.inventory().hosts().cloned().collect()
     }
 
     pub fn host(&self, id: u64) -> Option<Host> {
-        lock(&self.inventory).host(id).cloned()
+        self.inventory().host(id).cloned()
     }
 
     pub fn host_by_ip(&self, ip: std::net::IpAddr) -> Option<Host> {
-        lock(&self.inventory).by_ip(ip).cloned()
+        self.inventory().by_ip(ip).cloned()
     }
 
     pub fn counts(&self) -> (usize, usize) {
-        let inv = lock(&self.inventory);
+        let inv = self.inventory();
         (inv.len(), inv.hosts().filter(|h| h.is_new).count())
     }
 
@@ -215,7 +244,7 @@ impl Discovery {
     }
 
     pub fn merge(&self, into: u64, from: &[u64], now: Timestamp, actor: &str) -> Result<(), DiscoveryError> {
-        let mut inv = lock(&self.inventory);
+        let mut inv = self.inventory();
         for f in from {
             inv.merge(into, *f, now, actor)?;
         }
@@ -223,14 +252,14 @@ impl Discovery {
     }
 
     pub fn split(&self, host: u64, interface: usize, now: Timestamp, actor: &str) -> Result<u64, DiscoveryError> {
-        let mut inv = lock(&self.inventory);
+        let mut inv = self.inventory();
         let id = inv.split(host, interface, now, actor)?;
         self.persist(&mut inv)?;
         Ok(id)
     }
 
     pub fn delete(&self, ids: &[u64], now: Timestamp, actor: &str) -> Result<(), DiscoveryError> {
-        let mut inv = lock(&self.inventory);
+        let mut inv = self.inventory();
         for id in ids {
             inv.delete(*id, now, actor)?;
         }
@@ -238,7 +267,7 @@ impl Discovery {
     }
 
     pub fn acknowledge(&self, ids: &[u64], now: Timestamp, actor: &str) -> Result<usize, DiscoveryError> {
-        let mut inv = lock(&self.inventory);
+        let mut inv = self.inventory();
         let mut n = 0;
         for id in ids {
             n += usize::from(inv.acknowledge(*id, now, actor)?);
@@ -323,6 +352,13 @@ impl Discovery {
             .read(|txn| t.scans.get(txn, &id))?
             .ok_or(DiscoveryError::NoSuchScan(id))
     }
+}
+
+fn read_generation(txn: &impl Txn, meta: &Table<String, MetaValue>) -> Result<u64, StoreError> {
+    Ok(match meta.get(txn, &GENERATION_KEY.to_string())? {
+        Some(MetaValue::U64(g)) => g,
+        _ => 0,
+    })
 }
 
 fn drop_index_entries(

@@ -55,6 +55,13 @@ impl TestServer {
         let clock = Arc::new(AtomicU64::new(T0));
         let c = clock.clone();
         let shutdown = CancellationToken::new();
+        let discovery = gatewatch::discovery_service::Discovery::open(
+            accounts.store().clone(),
+            cfg.discovery.clone(),
+            shutdown.clone(),
+            Timestamp(T0),
+        )
+        .unwrap();
         let state = Arc::new(AppState {
             accounts,
             config: Arc::new(cfg),
@@ -69,6 +76,7 @@ impl TestServer {
             metrics: Default::default(),
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
+            discovery,
         });
         let handle = tokio::spawn(web::run(
             WebDeps {

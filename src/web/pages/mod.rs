@@ -4,9 +4,13 @@
 //! - [`auth`]: setup, login, logout.
 //! - [`system`]: dashboard, subsystem pages, settings, about, health.
 //! - [`admin`]: users & roles, API tokens, audit log.
+//! - [`hosts`]: hosts table, subnets, host page.
+//! - [`scans`]: scan now, progress, history, nmap import.
 
 pub mod admin;
 pub mod auth;
+pub mod hosts;
+pub mod scans;
 pub mod system;
 
 use super::assets;

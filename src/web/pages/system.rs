@@ -60,6 +60,8 @@ fn dashboard_fields(state: &AppState) -> sse::Snapshot {
         ("audit", count("audit").to_string()),
         ("locked", state.accounts.locked_count(now).to_string()),
         ("requests", state.metrics.requests().to_string()),
+        ("hosts", state.discovery.counts().0.to_string()),
+        ("new_hosts", state.discovery.counts().1.to_string()),
         ("now", now.to_string()),
     ]
 }
@@ -122,6 +124,16 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                     (fact("Audit entries", "audit", &fields))
                 }
             }
+            @if who.can(crate::model::Permission::ViewHosts) {
+                section.card {
+                    h2 { "Hosts" }
+                    dl.facts {
+                        (fact("Known hosts", "hosts", &fields))
+                        (fact("New devices", "new_hosts", &fields))
+                    }
+                    p { a href="/hosts" { "All hosts →" } " · " a href="/hosts?new=1" { "New devices →" } }
+                }
+            }
             section.card {
                 h2 { "Access" }
                 dl.facts {
@@ -139,6 +151,9 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                 table.compact {
                     tbody {
                         tr { td { "Web UI and API" } td { span.badge.ok { "running" } } }
+                        tr { td { "Passive discovery" } td {
+                            @if state.discovery.config.passive { span.badge.ok { "running" } } @else { span.badge { "off" } }
+                        } }
                         @for name in SUBSYSTEMS {
                             tr { td { (name) } td { span.badge { "not enabled" } } }
                         }
@@ -151,9 +166,8 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
 }
 
 /// The engines that are not part of this build yet.
-const SUBSYSTEMS: [&str; 4] = [
+const SUBSYSTEMS: [&str; 3] = [
     "Traffic capture",
-    "Discovery",
     "Syslog receiver",
     "Monitors and alerts",
 ];
@@ -184,16 +198,6 @@ pub async fn traffic(Extension(who): Extension<Principal>) -> Response {
         "Traffic",
         "Rates and percentiles, protocols, top talkers, flows and DNS for each captured interface appear here.",
         html! { p.muted { "No capture interface is configured on this instance, so no packets are being summarised." } },
-    )
-}
-
-pub async fn hosts(Extension(who): Extension<Principal>) -> Response {
-    subsystem_page(
-        &who,
-        Nav::Hosts,
-        "Hosts",
-        "Hosts on the attached subnets, their services, vendors and names appear here.",
-        html! { p.muted { "No host has been learned yet: passive discovery and scans are not enabled on this instance. gatewatch never scans unless you ask it to." } },
     )
 }
 
