@@ -207,7 +207,9 @@ impl Host {
 
 /// What happened to a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+/// Stored with postcard, so no internally tagged serde representation (it needs
+/// self-describing input).
+#[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// A device never seen before.
     NewDevice,
