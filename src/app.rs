@@ -63,7 +63,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         accounts.store().clone(),
         cfg.discovery.clone(),
         shutdown.clone(),
-        Timestamp::now(),
+        Arc::new(Timestamp::now),
     )
     .map_err(|e| CliError::new(Exit::Store, format!("cannot load the inventory: {e}")))?;
     let state = Arc::new(AppState {

@@ -772,7 +772,7 @@ fn run_import_nmap(c: ImportNmapCmd) -> Result<(), CliError> {
         accounts.store().clone(),
         cfg.discovery.clone(),
         tokio_util::sync::CancellationToken::new(),
-        Timestamp::now(),
+        Arc::new(Timestamp::now),
     )
     .map_err(|e| CliError::new(Exit::Store, e.to_string()))?;
     let name = c.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -64,8 +64,13 @@ pub struct Discovery {
     /// The store's inventory generation this process last loaded or wrote; another
     /// process (`gatewatch import nmap` beside a running server) bumps it.
     generation: AtomicU64,
+    /// Where `now` comes from (tests inject theirs).
+    clock: Clock,
     pub shutdown: CancellationToken,
 }
+
+/// The wall clock, or a test's.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// Key in the `meta` table: bumped by every inventory write.
 const GENERATION_KEY: &str = "inventory_generation";
@@ -90,8 +95,9 @@ impl Discovery {
         store: Arc<Store>,
         config: DiscoveryConfig,
         shutdown: CancellationToken,
-        now: Timestamp,
+        clock: Clock,
     ) -> Result<Arc<Discovery>, DiscoveryError> {
+        let now = clock();
         let t = store.tables();
         let hosts = store.read(|txn| t.hosts.iter(txn))?;
         let inventory = Inventory::from_hosts(hosts.into_iter().map(|(_, h)| h));
@@ -126,8 +132,13 @@ impl Discovery {
             traffic_tx,
             traffic_rx: Mutex::new(Some(traffic_rx)),
             generation: AtomicU64::new(generation),
+            clock,
             shutdown,
         }))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
     }
 
     /// The inventory, reloaded first when another process wrote to the store.
@@ -318,7 +329,7 @@ impl Discovery {
             ports: report.args.clone(),
             state: ScanState::Done,
             queued_at: now,
-            started_at: Some(report.start.map(Timestamp::from_secs).unwrap_or(now)),
+            started_at: Some(now),
             finished_at: Some(now),
             addresses: hosts_found,
             hosts_found,

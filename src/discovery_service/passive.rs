@@ -86,7 +86,7 @@ fn hostname() -> Option<String> {
 impl Discovery {
     /// One poll of every passive source; returns how many hosts were new.
     pub async fn poll_passive(&self) -> usize {
-        let now = Timestamp::now();
+        let now = self.now();
         let mut status = PassiveStatus {
             last_poll: Some(now),
             ..Default::default()

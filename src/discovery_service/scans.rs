@@ -165,7 +165,7 @@ impl Discovery {
             let Some(r) = running.get_mut(&id) else { return };
             r.started = Some(Instant::now());
             r.record.state = ScanState::Running;
-            r.record.started_at = Some(Timestamp::now());
+            r.record.started_at = Some(self.now());
             r.record.summary = "running".into();
             r.record.clone()
         };
@@ -193,7 +193,7 @@ impl Discovery {
             .iter()
             .map(|h| sources::from_scan_host(h, Source::Scan))
             .collect();
-        match self.observe_batch(obs, Timestamp::now()) {
+        match self.observe_batch(obs, self.now()) {
             Ok(new) => {
                 let summary = format!(
                     "{} hosts up of {} addresses, {open_ports} open ports, {new} new, in {:.1} s",
@@ -214,7 +214,7 @@ impl Discovery {
             let Some(r) = running.remove(&id) else { return };
             let mut rec = r.record;
             rec.state = state;
-            rec.finished_at = Some(Timestamp::now());
+            rec.finished_at = Some(self.now());
             if let Some((hosts, ports, new)) = counts {
                 rec.hosts_found = hosts;
                 rec.open_ports = ports;
@@ -287,7 +287,7 @@ impl Discovery {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
-            let now = Timestamp::now();
+            let now = self.now();
             let history = self.scan_history(500).unwrap_or_default();
             for s in &self.config.schedules {
                 let target = s.target.to_string();

@@ -59,7 +59,10 @@ impl TestServer {
             accounts.store().clone(),
             cfg.discovery.clone(),
             shutdown.clone(),
-            Timestamp(T0),
+            {
+                let c = clock.clone();
+                Arc::new(move || Timestamp(c.load(Ordering::SeqCst)))
+            },
         )
         .unwrap();
         let state = Arc::new(AppState {

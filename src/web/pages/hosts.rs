@@ -169,7 +169,7 @@ pub fn filter_hosts(d: &Discovery, q: &HostQuery) -> Vec<Host> {
         "first" => hosts.sort_by_key(|h| h.first_seen),
         "last" => hosts.sort_by_key(|h| h.last_seen),
         "services" => hosts.sort_by_key(|h| h.services.len()),
-        _ => hosts.sort_by_key(|h| (h.name().is_none(), h.label().to_lowercase())),
+        _ => hosts.sort_by_key(|h| (h.name().is_none(), h.name().map(str::to_lowercase), h.ips().next())),
     }
     if q.dir == "desc" {
         hosts.reverse();
@@ -520,7 +520,7 @@ fn host_markup(state: &AppState, who: &Principal, h: &Host, notice: Option<Notic
                                     @if s.application.is_some() { @if let Some(n) = &s.name { span.muted.small { " (" (n) ")" } } }
                                 }
                                 td { (s.product.as_deref().unwrap_or("")) }
-                                td.small { (s.evidence.join(" + ")) }
+                                td.small.evidence { (s.evidence.join(" + ")) }
                                 td.nowrap { (time_cell(now, s.last_seen)) }
                             }
                         }
