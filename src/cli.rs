@@ -775,7 +775,11 @@ fn run_import_nmap(c: ImportNmapCmd) -> Result<(), CliError> {
         Arc::new(Timestamp::now),
     )
     .map_err(|e| CliError::new(Exit::Store, e.to_string()))?;
-    let name = c.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = c
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let who = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());

@@ -617,8 +617,8 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
     }
     let mut schedules = Vec::new();
     for s in &raw.discovery.schedules {
-        let schedule = crate::inventory::schedule::Schedule::parse(s)
-            .map_err(|m| invalid("discovery.schedules", m))?;
+        let schedule =
+            crate::inventory::schedule::Schedule::parse(s).map_err(|m| invalid("discovery.schedules", m))?;
         schedules.push(schedule);
     }
     let default_port_list = crate::discovery::ports::parse_port_spec(&raw.discovery.default_ports)
@@ -631,7 +631,10 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
         schedules,
-        max_concurrent_scans: positive("discovery.max_concurrent_scans", raw.discovery.max_concurrent_scans)?,
+        max_concurrent_scans: positive(
+            "discovery.max_concurrent_scans",
+            raw.discovery.max_concurrent_scans,
+        )?,
         allow_public_targets: raw.discovery.allow_public_targets,
         default_ports: raw.discovery.default_ports.clone(),
         default_port_list,
@@ -1059,12 +1062,23 @@ mod tests {
         let c = load_text("", &env, &Overrides::default()).unwrap();
         assert_eq!(c.discovery.schedules.len(), 1);
         for (bad, key) in [
-            ("[discovery]\nschedules = [\"10.0.0.0/24 hourly\"]\n", "discovery.schedules"),
+            (
+                "[discovery]\nschedules = [\"10.0.0.0/24 hourly\"]\n",
+                "discovery.schedules",
+            ),
             ("[discovery]\npoll_interval = \"1s\"\n", "discovery.poll_interval"),
-            ("[discovery]\nmax_concurrent_scans = 0\n", "discovery.max_concurrent_scans"),
-            ("[discovery]\ndefault_ports = \"lots\"\n", "discovery.default_ports"),
+            (
+                "[discovery]\nmax_concurrent_scans = 0\n",
+                "discovery.max_concurrent_scans",
+            ),
+            (
+                "[discovery]\ndefault_ports = \"lots\"\n",
+                "discovery.default_ports",
+            ),
         ] {
-            let err = load_text(bad, &[], &Overrides::default()).unwrap_err().to_string();
+            let err = load_text(bad, &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key), "{bad}: {err}");
         }
     }

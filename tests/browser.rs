@@ -348,8 +348,13 @@ fn seed_inventory(server: &TestServer) {
     }
     let earlier = gatewatch::model::Timestamp(server.now().as_millis() - 3 * 86_400_000);
     d.observe_batch(obs, earlier).unwrap();
-    d.import_nmap(&read("nmap/loopback-sV.xml"), "loopback-sV.xml", "admin", server.now())
-        .unwrap();
+    d.import_nmap(
+        &read("nmap/loopback-sV.xml"),
+        "loopback-sV.xml",
+        "admin",
+        server.now(),
+    )
+    .unwrap();
 }
 
 /// Hosts table → a host page → scans (with a live scan of a loopback listener).
@@ -373,12 +378,15 @@ async fn hosts_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     wait_for_path(c, url.path()).await?;
     let text = body_text(c).await?;
     ensure!(text.contains("OpenSSH 9.2p1"), "host page lacks the ssh product");
-    ensure!(text.contains("MQTT broker"), "host page lacks the matched service");
+    ensure!(
+        text.contains("MQTT broker"),
+        "host page lacks the matched service"
+    );
     full_page_screenshot(c, "host").await?;
     c.set_window_size(MOBILE.0, MOBILE.1).await?;
     visit(c, base, "/hosts").await?;
     full_page_screenshot(c, "hosts-mobile").await?;
-    c.goto(&url.to_string()).await?;
+    c.goto(url.as_ref()).await?;
     wait_for_path(c, url.path()).await?;
     full_page_screenshot(c, "host-mobile").await?;
     c.set_window_size(DESKTOP.0, DESKTOP.1).await?;

@@ -601,7 +601,8 @@ fn import_nmap_stores_hosts_and_refuses_bad_xml() {
     let r = env.run_data(&["import", "nmap", xml], None);
     r.ok();
     assert!(
-        r.stdout.contains("imported 1 hosts and 4 open ports from nmap (1 new)"),
+        r.stdout
+            .contains("imported 1 hosts and 4 open ports from nmap (1 new)"),
         "{}",
         r.stdout
     );

@@ -58,12 +58,12 @@ fn check_import(s: &TestServer, xml: &str) {
             .host_by_ip(ip.parse().unwrap())
             .unwrap_or_else(|| panic!("{ip} not imported"));
         assert!(h.sources.contains(&Source::Nmap));
-        let got: BTreeMap<u16, _> = h
-            .services
-            .iter()
-            .filter_map(|s| s.port.map(|p| (p, s)))
-            .collect();
-        assert_eq!(got.keys().collect::<Vec<_>>(), ports.keys().collect::<Vec<_>>(), "{ip}");
+        let got: BTreeMap<u16, _> = h.services.iter().filter_map(|s| s.port.map(|p| (p, s))).collect();
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            ports.keys().collect::<Vec<_>>(),
+            "{ip}"
+        );
         for (port, (name, product)) in ports {
             let svc = got[port];
             assert_eq!(svc.name.as_deref().unwrap_or(""), name, "{ip}:{port}");
@@ -81,7 +81,14 @@ fn check_import(s: &TestServer, xml: &str) {
 async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
     let s = TestServer::start(Options::default()).await;
     let c = setup_admin(&s, "root", PASSWORD).await;
-    let page = c.get(format!("{}/scans", s.url)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(format!("{}/scans", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Import nmap XML"), "{page}");
     let csrf = csrf_from(&page);
     let upload = |name: &'static str, data: String, csrf: String| {
@@ -92,14 +99,21 @@ async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
     };
 
     // Without the CSRF field the upload is refused before anything is read.
-    let r = upload("x.xml", fixture("nmap/loopback-sV.xml"), "wrong".into()).await.unwrap();
+    let r = upload("x.xml", fixture("nmap/loopback-sV.xml"), "wrong".into())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert!(s.state.discovery.hosts().is_empty());
 
-    let r = upload("broken.xml", "<nmaprun><host>".into(), csrf.clone()).await.unwrap();
+    let r = upload("broken.xml", "<nmaprun><host>".into(), csrf.clone())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body = r.text().await.unwrap();
-    assert!(body.contains("broken.xml") && body.contains("Nothing was imported"), "{body}");
+    assert!(
+        body.contains("broken.xml") && body.contains("Nothing was imported"),
+        "{body}"
+    );
     assert!(s.state.discovery.hosts().is_empty());
     assert!(s.state.discovery.scan_history(10).unwrap().is_empty());
 
@@ -109,7 +123,11 @@ async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
     let body = r.text().await.unwrap();
     assert!(body.contains("imported 1 hosts and 4 open ports"), "{body}");
     check_import(&s, &xml);
-    let h = s.state.discovery.host_by_ip("127.0.0.57".parse().unwrap()).unwrap();
+    let h = s
+        .state
+        .discovery
+        .host_by_ip("127.0.0.57".parse().unwrap())
+        .unwrap();
     assert!(h.is_new);
     // nmap guessed 1883 from its port table; the service definitions name the application.
     let mqtt = h.services.iter().find(|s| s.port == Some(1883)).unwrap();
@@ -121,8 +139,18 @@ async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
     assert_eq!(history[0].open_ports, 4);
 
     // The pages show it.
-    let hosts = c.get(format!("{}/hosts", s.url)).send().await.unwrap().text().await.unwrap();
-    assert!(hosts.contains("127.0.0.57") && hosts.contains("badge new"), "{hosts}");
+    let hosts = c
+        .get(format!("{}/hosts", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        hosts.contains("127.0.0.57") && hosts.contains("badge new"),
+        "{hosts}"
+    );
     let page = c
         .get(format!("{}/hosts/{}", s.url, h.id))
         .send()
@@ -131,7 +159,10 @@ async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("OpenSSH 9.2p1") && page.contains("/traffic?ip=127.0.0.57"), "{page}");
+    assert!(
+        page.contains("OpenSSH 9.2p1") && page.contains("/traffic?ip=127.0.0.57"),
+        "{page}"
+    );
     s.stop().await;
 }
 
@@ -217,7 +248,11 @@ async fn api_imports_raw_xml_lists_hosts_and_acknowledges() {
         .json()
         .await
         .unwrap();
-    assert!(subnets.as_array().unwrap().iter().any(|s| s["cidr"] == "0.0.0.0/0" && s["kind"] == "internet"));
+    assert!(subnets
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["cidr"] == "0.0.0.0/0" && s["kind"] == "internet"));
     s.stop().await;
 }
 
@@ -239,9 +274,15 @@ async fn lease_files_become_named_hosts_and_merge_split_work_over_the_api() {
         gatewatch::model::Timestamp(0),
     );
     let first_mac = leases.items[0].mac;
-    leases.items.extend(kea.items.into_iter().filter(|l| l.mac != first_mac));
+    leases
+        .items
+        .extend(kea.items.into_iter().filter(|l| l.mac != first_mac));
     assert!(leases.items.len() >= 2, "{leases:?}");
-    let obs = leases.items.iter().map(gatewatch::inventory::sources::from_lease).collect();
+    let obs = leases
+        .items
+        .iter()
+        .map(gatewatch::inventory::sources::from_lease)
+        .collect();
     let new = s.state.discovery.observe_batch(obs, now).unwrap();
     assert_eq!(new, leases.items.len());
     for l in &leases.items {
@@ -299,7 +340,9 @@ async fn fake_docker(path: std::path::PathBuf, body: String) -> tokio::task::Joi
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut conn, _)) = listener.accept().await else { return };
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
@@ -336,10 +379,23 @@ async fn docker_containers_become_hosts() {
     .await;
     s.state.discovery.poll_passive().await;
     let status = s.state.discovery.passive_status();
-    assert!(status.read.iter().any(|(src, n)| src.starts_with("docker") && *n == 2), "{status:?}");
+    assert!(
+        status
+            .read
+            .iter()
+            .any(|(src, n)| src.starts_with("docker") && *n == 2),
+        "{status:?}"
+    );
     // Values from the fixture (Docker's published API examples).
-    let h = s.state.discovery.host_by_ip("172.17.0.4".parse().unwrap()).unwrap();
-    assert_eq!(h.names.get(&NameSource::Docker).map(String::as_str), Some("funny_chatelet"));
+    let h = s
+        .state
+        .discovery
+        .host_by_ip("172.17.0.4".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        h.names.get(&NameSource::Docker).map(String::as_str),
+        Some("funny_chatelet")
+    );
     assert_eq!(h.macs().next(), Some([0x02, 0x42, 0xac, 0x11, 0x00, 0x04]));
     assert!(h.ips().any(|ip| ip.to_string() == "2001:db8::5689"));
     assert!(h.sources.contains(&Source::Docker));
@@ -398,21 +454,36 @@ async fn scans_run_stream_progress_cancel_and_refuse_public_targets() {
     let _l = listeners("127.0.0.61", &[2222, 8123]).await;
 
     let post = |t: &str, body: serde_json::Value| {
-        c.post(format!("{}/api/v1/scans", s.url)).bearer_auth(t).json(&body).send()
+        c.post(format!("{}/api/v1/scans", s.url))
+            .bearer_auth(t)
+            .json(&body)
+            .send()
     };
     // Public targets are refused before anything is sent; viewers may not scan.
-    let r = post(&token, serde_json::json!({"targets": ["8.8.8.0/30"]})).await.unwrap();
+    let r = post(&token, serde_json::json!({"targets": ["8.8.8.0/30"]}))
+        .await
+        .unwrap();
     let msg = r.text().await.unwrap();
-    assert!(msg.contains("not a private network") && msg.contains("allow_public_targets"), "{msg}");
-    let r = post(&viewer, serde_json::json!({"targets": ["127.0.0.61"]})).await.unwrap();
+    assert!(
+        msg.contains("not a private network") && msg.contains("allow_public_targets"),
+        "{msg}"
+    );
+    let r = post(&viewer, serde_json::json!({"targets": ["127.0.0.61"]}))
+        .await
+        .unwrap();
     assert_eq!(api_error(r, 403).await, "forbidden");
     assert!(s.state.discovery.scan_history(10).unwrap().is_empty());
 
-    let r = post(&token, serde_json::json!({"targets": ["127.0.0.61"], "ports": "2222,8123,2223"}))
-        .await
-        .unwrap();
+    let r = post(
+        &token,
+        serde_json::json!({"targets": ["127.0.0.61"], "ports": "2222,8123,2223"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 202);
-    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_u64().unwrap();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap();
     // The SSE stream sends the progress fields.
     let mut events = c
         .get(format!("{}/events/scans/{id}", s.url))
@@ -423,32 +494,49 @@ async fn scans_run_stream_progress_cancel_and_refuse_public_targets() {
     assert_eq!(events.status(), 200);
     let first = events.chunk().await.unwrap().unwrap();
     let first = String::from_utf8_lossy(&first);
-    assert!(first.contains("\"percent\"") && first.contains("\"hosts\""), "{first}");
+    assert!(
+        first.contains("\"percent\"") && first.contains("\"hosts\""),
+        "{first}"
+    );
     drop(events);
     let done = wait_done(&c, &s, &token, id).await;
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["progress"]["percent"], 100);
     assert_eq!(done["open_ports"], 2, "{done}");
-    let h = s.state.discovery.host_by_ip("127.0.0.61".parse().unwrap()).unwrap();
+    let h = s
+        .state
+        .discovery
+        .host_by_ip("127.0.0.61".parse().unwrap())
+        .unwrap();
     let ports: Vec<u16> = h.services.iter().filter_map(|s| s.port).collect();
     assert_eq!(ports, vec![2222, 8123]);
-    assert!(h.services[0].name.as_deref() == Some("ssh"), "{:?}", h.services[0]);
+    assert!(
+        h.services[0].name.as_deref() == Some("ssh"),
+        "{:?}",
+        h.services[0]
+    );
 
     // One slot: a second scan queues behind a long one; cancelling both ends them.
-    let long = post(&token, serde_json::json!({"targets": ["127.0.0.64/30"], "ports": "1-20000"}))
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
+    let long = post(
+        &token,
+        serde_json::json!({"targets": ["127.0.0.64/30"], "ports": "1-20000"}),
+    )
+    .await
+    .unwrap()
+    .json::<serde_json::Value>()
+    .await
+    .unwrap()["id"]
         .as_u64()
         .unwrap();
-    let queued = post(&token, serde_json::json!({"targets": ["127.0.0.61"], "ports": "2222"}))
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
+    let queued = post(
+        &token,
+        serde_json::json!({"targets": ["127.0.0.61"], "ports": "2222"}),
+    )
+    .await
+    .unwrap()
+    .json::<serde_json::Value>()
+    .await
+    .unwrap()["id"]
         .as_u64()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -498,7 +586,12 @@ async fn viewers_see_hosts_but_cannot_change_them() {
     s.add_user("root", "admin");
     let viewer = token_for(&s, "look", "viewer");
     let c = client();
-    let r = c.get(format!("{}/api/v1/hosts", s.url)).bearer_auth(&viewer).send().await.unwrap();
+    let r = c
+        .get(format!("{}/api/v1/hosts", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = c
         .post(format!("{}/api/v1/imports/nmap", s.url))
@@ -508,7 +601,12 @@ async fn viewers_see_hosts_but_cannot_change_them() {
         .await
         .unwrap();
     assert_eq!(api_error(r, 403).await, "forbidden");
-    let r = c.delete(format!("{}/api/v1/hosts/1", s.url)).bearer_auth(&viewer).send().await.unwrap();
+    let r = c
+        .delete(format!("{}/api/v1/hosts/1", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api_error(r, 403).await, "forbidden");
     s.stop().await;
 }

@@ -68,7 +68,8 @@ mod tests {
     fn loopback_is_listed() {
         let a = super::router_addresses();
         assert!(
-            a.iter().any(|r| r.net.addr().is_loopback() && r.net.prefix_len() > 0),
+            a.iter()
+                .any(|r| r.net.addr().is_loopback() && r.net.prefix_len() > 0),
             "{a:?}"
         );
     }

@@ -119,7 +119,8 @@ impl Discovery {
             }
             Ok(())
         })?;
-        let last_scan = store.read(|txn| Ok(t.scans.iter_rev_page(txn, None, 1)?.first().map(|(k, _)| *k)))?;
+        let last_scan =
+            store.read(|txn| Ok(t.scans.iter_rev_page(txn, None, 1)?.first().map(|(k, _)| *k)))?;
         let generation = store.read(|txn| read_generation(txn, &t.meta))?;
         let (traffic_tx, traffic_rx) = mpsc::channel(TRAFFIC_QUEUE);
         Ok(Arc::new(Discovery {
@@ -151,7 +152,10 @@ impl Discovery {
                 if let Ok(hosts) = self.store.read(|txn| t.hosts.iter(txn)) {
                     *inv = Inventory::from_hosts(hosts.into_iter().map(|(_, h)| h));
                     self.generation.store(g, Ordering::SeqCst);
-                    tracing::info!(generation = g, "inventory reloaded after a write by another process");
+                    tracing::info!(
+                        generation = g,
+                        "inventory reloaded after a write by another process"
+                    );
                 }
             }
         }
@@ -189,7 +193,8 @@ impl Discovery {
         let t = self.store.tables();
         let generation = self.store.write(|txn| {
             let generation = read_generation(txn, &t.meta)? + 1;
-            t.meta.put(txn, &GENERATION_KEY.to_string(), &MetaValue::U64(generation))?;
+            t.meta
+                .put(txn, &GENERATION_KEY.to_string(), &MetaValue::U64(generation))?;
             drop_index_entries(txn, &t.host_macs, &touched)?;
             drop_index_entries(txn, &t.host_ips, &touched)?;
             for id in &changes.deleted {
@@ -237,7 +242,9 @@ impl Discovery {
         let mut out = Vec::new();
         let mut before: Option<TimeKey> = None;
         loop {
-            let page = self.store.read(|txn| t.host_events.iter_rev_page(txn, before.as_ref(), 500))?;
+            let page = self
+                .store
+                .read(|txn| t.host_events.iter_rev_page(txn, before.as_ref(), 500))?;
             let n = page.len();
             for (k, e) in page {
                 before = Some(k);
@@ -262,7 +269,13 @@ impl Discovery {
         self.persist(&mut inv)
     }
 
-    pub fn split(&self, host: u64, interface: usize, now: Timestamp, actor: &str) -> Result<u64, DiscoveryError> {
+    pub fn split(
+        &self,
+        host: u64,
+        interface: usize,
+        now: Timestamp,
+        actor: &str,
+    ) -> Result<u64, DiscoveryError> {
         let mut inv = self.inventory();
         let id = inv.split(host, interface, now, actor)?;
         self.persist(&mut inv)?;

@@ -1,8 +1,8 @@
 //! Passive discovery, always on, sends nothing: every `discovery.poll_interval` it reads
-//! the kernel's neighbour table (Linux `/proc/net/arp` + `ip -j neigh`; FreeBSD `arp -an`
-//! + `ndp -an`), the configured DHCP lease files, Docker's container list and the router's
-//! own addresses, plus what the traffic engine queued on [`Discovery::traffic_sink`], and
-//! folds it all into the inventory in one write.
+//! the kernel's neighbour table (Linux `/proc/net/arp` and `ip -j neigh`; FreeBSD `arp -an`
+//! and `ndp -an`), the configured DHCP lease files, Docker's container list and the
+//! router's own addresses, plus what the traffic engine queued on
+//! [`Discovery::traffic_sink`], and folds it all into the inventory in one write.
 
 use super::{docker, ifaddrs, lock, Discovery, PassiveStatus};
 use crate::discovery::passive::{self as parse, Lease, Neighbour, Parsed};
@@ -28,7 +28,10 @@ pub fn parse_lease_file(text: &str, now: Timestamp) -> Parsed<Lease> {
 async fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let out = tokio::time::timeout(
         Duration::from_secs(5),
-        tokio::process::Command::new(program).args(args).kill_on_drop(true).output(),
+        tokio::process::Command::new(program)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .ok()?
@@ -110,9 +113,11 @@ impl Discovery {
                     let p = parse_lease_file(&text, now);
                     status.read.push((path.display().to_string(), p.items.len()));
                     if p.skipped > 0 {
-                        status
-                            .problems
-                            .push(format!("{}: {} lines not understood", path.display(), p.skipped));
+                        status.problems.push(format!(
+                            "{}: {} lines not understood",
+                            path.display(),
+                            p.skipped
+                        ));
                     }
                     lease_obs.extend(p.items.iter().map(sources::from_lease));
                 }
@@ -157,7 +162,9 @@ impl Discovery {
         if let Some(socket) = &self.config.docker_socket {
             match docker::containers(socket).await {
                 Ok(Some(obs)) => {
-                    status.read.push((format!("docker {}", socket.display()), obs.len()));
+                    status
+                        .read
+                        .push((format!("docker {}", socket.display()), obs.len()));
                     batch.extend(obs);
                 }
                 Ok(None) => {}

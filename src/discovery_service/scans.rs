@@ -157,7 +157,12 @@ impl Discovery {
             _ = cancel.cancelled() => None,
         };
         let Some(_permit) = permit else {
-            self.finish(id, ScanState::Cancelled, None, "cancelled before it started".into());
+            self.finish(
+                id,
+                ScanState::Cancelled,
+                None,
+                "cancelled before it started".into(),
+            );
             return;
         };
         let record = {
@@ -204,7 +209,12 @@ impl Discovery {
                 let counts = (report.hosts.len() as u64, open_ports as u64, new as u64);
                 self.finish(id, ScanState::Done, Some(counts), summary);
             }
-            Err(e) => self.finish(id, ScanState::Failed, None, format!("cannot store the results: {e}")),
+            Err(e) => self.finish(
+                id,
+                ScanState::Failed,
+                None,
+                format!("cannot store the results: {e}"),
+            ),
         }
     }
 
@@ -246,14 +256,19 @@ impl Discovery {
     pub fn scan_progress(&self, id: u64) -> Result<ScanProgress, DiscoveryError> {
         if let Some(r) = lock(&self.scans.running).get(&id) {
             let pct = percent(&r.progress);
-            let eta_seconds = r.started.filter(|_| pct >= 3 && pct < 100).map(|s| {
+            let eta_seconds = r.started.filter(|_| (3..100).contains(&pct)).map(|s| {
                 let elapsed = s.elapsed().as_secs_f64();
                 (elapsed * f64::from(100 - pct) / f64::from(pct)).round() as u64
             });
             return Ok(ScanProgress {
                 id,
                 state: r.record.state.as_str().into(),
-                phase: if r.progress.phase.is_empty() { "waiting" } else { r.progress.phase }.into(),
+                phase: if r.progress.phase.is_empty() {
+                    "waiting"
+                } else {
+                    r.progress.phase
+                }
+                .into(),
                 percent: pct,
                 hosts_found: r.progress.hosts_found as u64,
                 eta_seconds,
@@ -304,7 +319,9 @@ impl Discovery {
                 if busy {
                     continue;
                 }
-                if let Err(e) = self.start_scan(vec![target.clone()], None, ScanOrigin::Schedule, "schedule", now) {
+                if let Err(e) =
+                    self.start_scan(vec![target.clone()], None, ScanOrigin::Schedule, "schedule", now)
+                {
                     tracing::warn!(target = %target, error = %e, "scheduled scan refused");
                 }
             }

@@ -60,7 +60,10 @@ pub struct DockerError(String);
 pub fn parse_containers(json: &str) -> Result<Vec<Observation>, DockerError> {
     let list: Vec<Container> = serde_json::from_str(json).map_err(|e| DockerError(e.to_string()))?;
     let mut out = Vec::new();
-    for c in list.into_iter().filter(|c| c.state.is_empty() || c.state == "running") {
+    for c in list
+        .into_iter()
+        .filter(|c| c.state.is_empty() || c.state == "running")
+    {
         let name = c.names.first().map(|n| n.trim_start_matches('/').to_string());
         let services: Vec<ServiceObservation> = {
             let mut by_port: BTreeMap<(u16, Proto), Vec<String>> = BTreeMap::new();
@@ -70,9 +73,12 @@ pub fn parse_containers(json: &str) -> Result<Vec<Observation>, DockerError> {
                     "udp" => Proto::Udp,
                     _ => continue,
                 };
-                let ev = by_port
-                    .entry((p.private_port, proto))
-                    .or_insert_with(|| vec![format!("docker: {} exposes {}/{}", c.image, p.private_port, p.kind)]);
+                let ev = by_port.entry((p.private_port, proto)).or_insert_with(|| {
+                    vec![format!(
+                        "docker: {} exposes {}/{}",
+                        c.image, p.private_port, p.kind
+                    )]
+                });
                 if let Some(public) = p.public_port {
                     let on = p.ip.as_deref().filter(|i| !i.is_empty()).unwrap_or("the host");
                     ev.push(format!("published on {on} port {public}"));

@@ -282,7 +282,8 @@ impl Inventory {
             for i in &mut h.interfaces {
                 i.addresses.retain(|a| a.ip != ip);
             }
-            h.interfaces.retain(|i| i.mac.is_some() || !i.addresses.is_empty());
+            h.interfaces
+                .retain(|i| i.mac.is_some() || !i.addresses.is_empty());
             self.by_ip.remove(&ip);
             self.changes.upserted.insert(id);
         }
@@ -290,7 +291,9 @@ impl Inventory {
 
     /// Moves everything of `from` into `into` and removes `from`.
     fn fold(&mut self, into: u64, from: u64, now: Timestamp, actor: Option<&str>, automatic: bool) {
-        let Some(src) = self.hosts.remove(&from) else { return };
+        let Some(src) = self.hosts.remove(&from) else {
+            return;
+        };
         self.unindex(from);
         if let Some(dst) = self.hosts.get_mut(&into) {
             for iface in src.interfaces {
@@ -305,7 +308,9 @@ impl Inventory {
                         let mut iface = iface;
                         if iface.mac.is_none() {
                             iface.addresses.retain(|a| {
-                                !dst.interfaces.iter().any(|i| i.addresses.iter().any(|b| b.ip == a.ip))
+                                !dst.interfaces
+                                    .iter()
+                                    .any(|i| i.addresses.iter().any(|b| b.ip == a.ip))
                             });
                             if iface.addresses.is_empty() {
                                 continue;
@@ -332,7 +337,15 @@ impl Inventory {
         self.changes.upserted.insert(into);
         self.changes.upserted.remove(&from);
         self.changes.deleted.insert(from);
-        self.event(now, into, EventKind::Merged { from_host: from, automatic }, actor);
+        self.event(
+            now,
+            into,
+            EventKind::Merged {
+                from_host: from,
+                automatic,
+            },
+            actor,
+        );
     }
 
     /// A person says `from` is the same device as `into`.
@@ -350,8 +363,17 @@ impl Inventory {
     }
 
     /// A person says interface `index` of `host` is another device; returns the new host.
-    pub fn split(&mut self, host: u64, index: usize, now: Timestamp, actor: &str) -> Result<u64, InventoryError> {
-        let h = self.hosts.get_mut(&host).ok_or(InventoryError::NoSuchHost(host))?;
+    pub fn split(
+        &mut self,
+        host: u64,
+        index: usize,
+        now: Timestamp,
+        actor: &str,
+    ) -> Result<u64, InventoryError> {
+        let h = self
+            .hosts
+            .get_mut(&host)
+            .ok_or(InventoryError::NoSuchHost(host))?;
         if h.interfaces.len() < 2 {
             return Err(InventoryError::NothingToSplit(host));
         }
@@ -361,7 +383,11 @@ impl Inventory {
         let iface = h.interfaces.remove(index);
         let id = self.next_id.max(1);
         self.next_id = id + 1;
-        let sources = iface.addresses.iter().flat_map(|a| a.sources.iter().copied()).collect();
+        let sources = iface
+            .addresses
+            .iter()
+            .flat_map(|a| a.sources.iter().copied())
+            .collect();
         let new = Host {
             id,
             names: BTreeMap::new(),
@@ -398,7 +424,10 @@ impl Inventory {
 
     /// Clears the "new" badge; returns whether it was set.
     pub fn acknowledge(&mut self, host: u64, now: Timestamp, actor: &str) -> Result<bool, InventoryError> {
-        let h = self.hosts.get_mut(&host).ok_or(InventoryError::NoSuchHost(host))?;
+        let h = self
+            .hosts
+            .get_mut(&host)
+            .ok_or(InventoryError::NoSuchHost(host))?;
         if !h.is_new {
             return Ok(false);
         }
@@ -428,9 +457,7 @@ fn merge_interface(into: &mut Interface, from: Interface) {
 
 fn upsert_service(list: &mut Vec<Service>, s: Service) {
     let same = |x: &Service| {
-        x.proto == s.proto
-            && x.port == s.port
-            && (x.port.is_some() || x.application == s.application)
+        x.proto == s.proto && x.port == s.port && (x.port.is_some() || x.application == s.application)
     };
     match list.iter_mut().find(|x| same(x)) {
         Some(x) => {
@@ -467,7 +494,11 @@ fn apply(h: &mut Host, obs: &Observation, mac: Option<[u8; 6]>, now: Timestamp) 
         Some(m) => h.interfaces.iter().position(|i| i.mac == Some(m)),
         None => obs
             .ip
-            .and_then(|ip| h.interfaces.iter().position(|i| i.addresses.iter().any(|a| a.ip == ip)))
+            .and_then(|ip| {
+                h.interfaces
+                    .iter()
+                    .position(|i| i.addresses.iter().any(|a| a.ip == ip))
+            })
             .or_else(|| h.interfaces.iter().position(|i| i.mac.is_none())),
     };
     let pos = match pos {
@@ -515,7 +546,8 @@ fn apply(h: &mut Host, obs: &Observation, mac: Option<[u8; 6]>, now: Timestamp) 
         }
     }
     // Interfaces emptied by a move (no MAC, no address) go.
-    h.interfaces.retain(|i| i.mac.is_some() || !i.addresses.is_empty());
+    h.interfaces
+        .retain(|i| i.mac.is_some() || !i.addresses.is_empty());
     for s in &obs.services {
         upsert_service(
             &mut h.services,

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// Where a fact about a host came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// The kernel's ARP table.
@@ -52,7 +54,9 @@ impl Source {
 
 /// Where a name came from, in order of precedence: the first one a host has is its name
 /// (DNS > DHCP > container name > mDNS > NetBIOS > service > none, then the IP is shown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum NameSource {
     Dns,
@@ -122,7 +126,9 @@ pub struct Interface {
 }
 
 /// Transport protocol of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
@@ -192,7 +198,9 @@ impl Host {
     }
 
     pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.interfaces.iter().flat_map(|i| i.addresses.iter().map(|a| a.ip))
+        self.interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter().map(|a| a.ip))
     }
 
     pub fn macs(&self) -> impl Iterator<Item = [u8; 6]> + '_ {

@@ -15,7 +15,9 @@ use std::net::IpAddr;
 pub enum NmapError {
     #[error("not XML: {0}")]
     Xml(String),
-    #[error("not an nmap report: the root element is <{0}>, expected <nmaprun> (write it with nmap -oX FILE)")]
+    #[error(
+        "not an nmap report: the root element is <{0}>, expected <nmaprun> (write it with nmap -oX FILE)"
+    )]
     NotNmap(String),
 }
 
@@ -40,7 +42,8 @@ pub fn parse(xml: &str) -> Result<NmapReport, NmapError> {
         allow_dtd: true,
         ..Default::default()
     };
-    let doc = roxmltree::Document::parse_with_options(xml, opts).map_err(|e| NmapError::Xml(e.to_string()))?;
+    let doc =
+        roxmltree::Document::parse_with_options(xml, opts).map_err(|e| NmapError::Xml(e.to_string()))?;
     let root = doc.root_element();
     if root.tag_name().name() != "nmaprun" {
         return Err(NmapError::NotNmap(root.tag_name().name().to_string()));

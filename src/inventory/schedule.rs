@@ -36,7 +36,9 @@ impl Schedule {
             "every" => {
                 let d = humantime::parse_duration(arg).map_err(|e| format!("\"{arg}\": {e}; {example}"))?;
                 if d < MIN_INTERVAL {
-                    return Err(format!("\"{arg}\" is too often; scans may repeat every 10m at most"));
+                    return Err(format!(
+                        "\"{arg}\" is too often; scans may repeat every 10m at most"
+                    ));
                 }
                 When::Every(d)
             }
@@ -81,8 +83,18 @@ mod tests {
     fn parses_and_refuses() {
         let s = Schedule::parse("192.168.1.0/24 every 6h").unwrap();
         assert_eq!(s.when, When::Every(Duration::from_secs(6 * 3600)));
-        assert_eq!(Schedule::parse("10.0.0.0/24 daily 03:30").unwrap().when, When::Daily(210));
-        for bad in ["", "10.0.0.0/24", "x every 6h", "10.0.0.0/24 every 1m", "10.0.0.0/24 daily 25:00", "10.0.0.0/24 weekly 1"] {
+        assert_eq!(
+            Schedule::parse("10.0.0.0/24 daily 03:30").unwrap().when,
+            When::Daily(210)
+        );
+        for bad in [
+            "",
+            "10.0.0.0/24",
+            "x every 6h",
+            "10.0.0.0/24 every 1m",
+            "10.0.0.0/24 daily 25:00",
+            "10.0.0.0/24 weekly 1",
+        ] {
             assert!(Schedule::parse(bad).is_err(), "{bad}");
         }
     }
@@ -106,6 +118,9 @@ mod tests {
         assert!(s.due(None, at(3, 30)));
         assert!(s.due(Some(at(3, 29)), at(3, 45)));
         assert!(!s.due(Some(at(3, 31)), at(3, 45)), "already ran in this slot");
-        assert!(!s.due(None, at(5, 0)), "a slot missed by over an hour waits for tomorrow");
+        assert!(
+            !s.due(None, at(5, 0)),
+            "a slot missed by over an hour waits for tomorrow"
+        );
     }
 }

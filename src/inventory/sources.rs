@@ -250,7 +250,10 @@ mod tests {
         let resolv = "# generated\nnameserver 192.168.1.2\nnameserver fe80::1%eth0\nsearch lan\n";
         assert_eq!(
             resolv_conf_nameservers(resolv),
-            vec!["192.168.1.2".parse::<IpAddr>().unwrap(), "fe80::1".parse().unwrap()]
+            vec![
+                "192.168.1.2".parse::<IpAddr>().unwrap(),
+                "fe80::1".parse().unwrap()
+            ]
         );
     }
 }

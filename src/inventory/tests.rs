@@ -26,9 +26,13 @@ const MAC_C: [u8; 6] = [0x00, 0x11, 0x32, 7, 8, 9];
 #[test]
 fn same_mac_is_same_host_and_first_last_seen_follow_now() {
     let mut inv = Inventory::default();
-    let (a, new) = inv.observe(obs(Source::Arp, Some("10.0.0.5"), Some(MAC_A)), t(0)).unwrap();
+    let (a, new) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.5"), Some(MAC_A)), t(0))
+        .unwrap();
     assert!(new);
-    let (b, new) = inv.observe(obs(Source::Dhcp, Some("10.0.0.6"), Some(MAC_A)), t(60)).unwrap();
+    let (b, new) = inv
+        .observe(obs(Source::Dhcp, Some("10.0.0.6"), Some(MAC_A)), t(60))
+        .unwrap();
     assert_eq!((a, new), (b, false));
     let h = inv.host(a).unwrap();
     assert_eq!(h.interfaces.len(), 1);
@@ -45,11 +49,19 @@ fn same_mac_is_same_host_and_first_last_seen_follow_now() {
 #[test]
 fn an_address_answering_from_a_new_mac_moves_to_a_new_host() {
     let mut inv = Inventory::default();
-    let (a, _) = inv.observe(obs(Source::Arp, Some("10.0.0.5"), Some(MAC_A)), t(0)).unwrap();
-    let (b, new) = inv.observe(obs(Source::Arp, Some("10.0.0.5"), Some(MAC_B)), t(10)).unwrap();
+    let (a, _) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.5"), Some(MAC_A)), t(0))
+        .unwrap();
+    let (b, new) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.5"), Some(MAC_B)), t(10))
+        .unwrap();
     assert!(new && a != b);
     assert_eq!(inv.by_ip(ip("10.0.0.5")).unwrap().id, b);
-    assert_eq!(inv.host(a).unwrap().ips().count(), 0, "the old host keeps its MAC only");
+    assert_eq!(
+        inv.host(a).unwrap().ips().count(),
+        0,
+        "the old host keeps its MAC only"
+    );
     assert_eq!(inv.by_mac(MAC_A).unwrap().id, a);
 }
 
@@ -67,9 +79,13 @@ fn a_mac_less_host_is_folded_into_the_mac_that_claims_its_address() {
         evidence: vec!["banner".into()],
     });
     let (ipless, _) = inv.observe(scan, t(0)).unwrap();
-    let (with_mac, _) = inv.observe(obs(Source::Arp, Some("10.0.0.7"), Some(MAC_C)), t(1)).unwrap();
+    let (with_mac, _) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.7"), Some(MAC_C)), t(1))
+        .unwrap();
     inv.take_changes();
-    let (got, new) = inv.observe(obs(Source::Arp, Some("10.0.0.9"), Some(MAC_C)), t(2)).unwrap();
+    let (got, new) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.9"), Some(MAC_C)), t(2))
+        .unwrap();
     assert_eq!((got, new), (with_mac, false));
     assert!(inv.host(ipless).is_none());
     let h = inv.host(with_mac).unwrap();
@@ -78,10 +94,11 @@ fn a_mac_less_host_is_folded_into_the_mac_that_claims_its_address() {
     assert_eq!(h.first_seen, t(0));
     let changes = inv.take_changes();
     assert!(changes.deleted.contains(&ipless));
-    assert!(changes
-        .events
-        .iter()
-        .any(|e| e.kind == EventKind::Merged { from_host: ipless, automatic: true }));
+    assert!(changes.events.iter().any(|e| e.kind
+        == EventKind::Merged {
+            from_host: ipless,
+            automatic: true
+        }));
 }
 
 #[test]
@@ -109,40 +126,63 @@ fn same_name_and_vendor_is_same_host() {
 fn name_precedence_is_dns_then_dhcp_then_mdns_then_netbios_then_service() {
     let mut inv = Inventory::default();
     let mut o = obs(Source::Scan, Some("10.0.0.30"), Some(MAC_A));
-    o.names = vec![(NameSource::Service, "svc".into()), (NameSource::Netbios, "NB".into())];
+    o.names = vec![
+        (NameSource::Service, "svc".into()),
+        (NameSource::Netbios, "NB".into()),
+    ];
     let (id, _) = inv.observe(o.clone(), t(0)).unwrap();
     assert_eq!(inv.host(id).unwrap().name(), Some("NB"));
     o.names = vec![(NameSource::Mdns, "m.local".into())];
     inv.observe(o.clone(), t(1));
     assert_eq!(inv.host(id).unwrap().name(), Some("m.local"));
-    o.names = vec![(NameSource::Dns, "host.lan.".into()), (NameSource::Dhcp, "dh".into())];
+    o.names = vec![
+        (NameSource::Dns, "host.lan.".into()),
+        (NameSource::Dhcp, "dh".into()),
+    ];
     inv.observe(o, t(2));
     assert_eq!(inv.host(id).unwrap().name(), Some("host.lan"));
     let bare = Inventory::default();
     assert!(bare.is_empty());
     let mut inv2 = Inventory::default();
-    let (id2, _) = inv2.observe(obs(Source::Arp, Some("10.0.0.31"), Some(MAC_B)), t(0)).unwrap();
+    let (id2, _) = inv2
+        .observe(obs(Source::Arp, Some("10.0.0.31"), Some(MAC_B)), t(0))
+        .unwrap();
     assert_eq!(inv2.host(id2).unwrap().label(), "10.0.0.31");
 }
 
 #[test]
 fn manual_merge_split_delete_and_acknowledge() {
     let mut inv = Inventory::default();
-    let (a, _) = inv.observe(obs(Source::Arp, Some("10.0.0.40"), Some(MAC_A)), t(0)).unwrap();
-    let (b, _) = inv.observe(obs(Source::Arp, Some("10.0.0.41"), Some(MAC_B)), t(1)).unwrap();
+    let (a, _) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.40"), Some(MAC_A)), t(0))
+        .unwrap();
+    let (b, _) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.41"), Some(MAC_B)), t(1))
+        .unwrap();
     assert_eq!(inv.merge(a, a, t(2), "ann"), Err(InventoryError::SameHost));
     assert_eq!(inv.merge(a, 99, t(2), "ann"), Err(InventoryError::NoSuchHost(99)));
     inv.merge(a, b, t(2), "ann").unwrap();
     assert_eq!(inv.len(), 1);
     assert_eq!(inv.by_mac(MAC_B).unwrap().id, a);
     // Later sightings of B's MAC land on the merged host.
-    let (again, new) = inv.observe(obs(Source::Arp, Some("10.0.0.41"), Some(MAC_B)), t(3)).unwrap();
+    let (again, new) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.41"), Some(MAC_B)), t(3))
+        .unwrap();
     assert_eq!((again, new), (a, false));
-    let idx = inv.host(a).unwrap().interfaces.iter().position(|i| i.mac == Some(MAC_B)).unwrap();
+    let idx = inv
+        .host(a)
+        .unwrap()
+        .interfaces
+        .iter()
+        .position(|i| i.mac == Some(MAC_B))
+        .unwrap();
     let c = inv.split(a, idx, t(4), "ann").unwrap();
     assert_eq!(inv.by_mac(MAC_B).unwrap().id, c);
     assert_eq!(inv.by_ip(ip("10.0.0.41")).unwrap().id, c);
-    assert_eq!(inv.split(c, 0, t(5), "ann"), Err(InventoryError::NothingToSplit(c)));
+    assert_eq!(
+        inv.split(c, 0, t(5), "ann"),
+        Err(InventoryError::NothingToSplit(c))
+    );
     assert!(inv.host(a).unwrap().is_new);
     assert_eq!(inv.acknowledge(a, t(6), "ann"), Ok(true));
     assert_eq!(inv.acknowledge(a, t(6), "ann"), Ok(false));
@@ -154,24 +194,39 @@ fn manual_merge_split_delete_and_acknowledge() {
     assert!(kinds.contains(&&EventKind::Acknowledged));
     assert!(kinds.contains(&&EventKind::SplitOff { into_host: c }));
     assert!(kinds.contains(&&EventKind::Deleted));
-    assert_eq!(changes.events.iter().find(|e| e.kind == EventKind::Deleted).unwrap().actor.as_deref(), Some("ann"));
+    assert_eq!(
+        changes
+            .events
+            .iter()
+            .find(|e| e.kind == EventKind::Deleted)
+            .unwrap()
+            .actor
+            .as_deref(),
+        Some("ann")
+    );
 }
 
 #[test]
 fn reloading_from_stored_hosts_keeps_ids_and_indexes() {
     let mut inv = Inventory::default();
-    let (a, _) = inv.observe(obs(Source::Arp, Some("10.0.0.50"), Some(MAC_A)), t(0)).unwrap();
+    let (a, _) = inv
+        .observe(obs(Source::Arp, Some("10.0.0.50"), Some(MAC_A)), t(0))
+        .unwrap();
     let hosts: Vec<Host> = inv.hosts().cloned().collect();
     let mut again = Inventory::from_hosts(hosts);
     assert_eq!(again.by_mac(MAC_A).unwrap().id, a);
-    let (b, new) = again.observe(obs(Source::Arp, Some("10.0.0.51"), Some(MAC_B)), t(1)).unwrap();
+    let (b, new) = again
+        .observe(obs(Source::Arp, Some("10.0.0.51"), Some(MAC_B)), t(1))
+        .unwrap();
     assert!(new && b > a);
 }
 
 #[test]
 fn broadcast_and_empty_observations_are_ignored() {
     let mut inv = Inventory::default();
-    assert!(inv.observe(obs(Source::Arp, None, Some([0xff; 6])), t(0)).is_none());
+    assert!(inv
+        .observe(obs(Source::Arp, None, Some([0xff; 6])), t(0))
+        .is_none());
     assert!(inv.observe(obs(Source::Arp, None, None), t(0)).is_none());
     assert!(inv.is_empty());
 }

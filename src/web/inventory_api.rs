@@ -94,7 +94,11 @@ impl From<Host> for HostBody {
         HostBody {
             id: h.id,
             name: h.name().map(str::to_string),
-            names: h.names.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect(),
+            names: h
+                .names
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect(),
             vendor: h.vendor().map(str::to_string),
             new: h.is_new,
             gateway: h.infra.gateway,
@@ -267,7 +271,11 @@ pub async fn hosts_list(State(state): State<Arc<AppState>>, Query(p): Query<Host
         subnet: p.subnet.unwrap_or_default(),
         vendor: p.vendor.unwrap_or_default(),
         service: p.service.unwrap_or_default(),
-        new: if p.new.unwrap_or(false) { "1".into() } else { String::new() },
+        new: if p.new.unwrap_or(false) {
+            "1".into()
+        } else {
+            String::new()
+        },
         sort: p.sort.unwrap_or_default(),
         dir: p.dir.unwrap_or_default(),
     };
@@ -279,7 +287,11 @@ pub async fn hosts_list(State(state): State<Arc<AppState>>, Query(p): Query<Host
 }
 
 fn no_host(id: u64) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", &format!("no host with id {id}"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no host with id {id}"),
+    )
 }
 
 /// One host with its interfaces, addresses and services.
@@ -287,7 +299,11 @@ fn no_host(id: u64) -> ApiError {
     params(("id" = u64, Path, description = "Host id")),
     responses((status = 200, body = HostBody), (status = 404, body = ApiError)))]
 pub async fn host_get(State(state): State<Arc<AppState>>, Path(id): Path<u64>) -> ApiResult<Json<HostBody>> {
-    state.discovery.host(id).map(|h| Json(h.into())).ok_or_else(|| no_host(id))
+    state
+        .discovery
+        .host(id)
+        .map(|h| Json(h.into()))
+        .ok_or_else(|| no_host(id))
 }
 
 /// Delete a host (it comes back if a source sees it again).
@@ -334,11 +350,27 @@ pub async fn host_merge(
     ApiJson(body): ApiJson<MergeRequest>,
 ) -> ApiResult<Json<HostBody>> {
     if body.from.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "from must name at least one host"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "from must name at least one host",
+        ));
     }
-    let (d, now, actor, from) = (state.discovery.clone(), state.now(), who.name.clone(), body.from.clone());
+    let (d, now, actor, from) = (
+        state.discovery.clone(),
+        state.now(),
+        who.name.clone(),
+        body.from.clone(),
+    );
     blocking(move || d.merge(id, &from, now, &actor)).await?;
-    audit(&state, &who, ip, "hosts.merge", format!("{:?} into {id}", body.from)).await;
+    audit(
+        &state,
+        &who,
+        ip,
+        "hosts.merge",
+        format!("{:?} into {id}", body.from),
+    )
+    .await;
     host_get(State(state), Path(id)).await
 }
 
@@ -353,9 +385,21 @@ pub async fn host_split(
     Path(id): Path<u64>,
     ApiJson(body): ApiJson<SplitRequest>,
 ) -> ApiResult<(StatusCode, Json<SplitResult>)> {
-    let (d, now, actor, index) = (state.discovery.clone(), state.now(), who.name.clone(), body.interface);
+    let (d, now, actor, index) = (
+        state.discovery.clone(),
+        state.now(),
+        who.name.clone(),
+        body.interface,
+    );
     let new_host = blocking(move || d.split(id, index, now, &actor)).await?;
-    audit(&state, &who, ip, "hosts.split", format!("{id} interface {index} → {new_host}")).await;
+    audit(
+        &state,
+        &who,
+        ip,
+        "hosts.split",
+        format!("{id} interface {index} → {new_host}"),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(SplitResult { new_host })))
 }
 
@@ -398,10 +442,21 @@ pub async fn scans_start(
     Extension(ClientIp(ip)): Extension<ClientIp>,
     ApiJson(body): ApiJson<NewScan>,
 ) -> ApiResult<(StatusCode, Json<ScanBody>)> {
-    let rec = state
-        .discovery
-        .start_scan(body.targets.clone(), body.ports, ScanOrigin::Manual, &who.name, state.now())?;
-    audit(&state, &who, ip, "scan.start", format!("{} ports {}", rec.targets.join(","), rec.ports)).await;
+    let rec = state.discovery.start_scan(
+        body.targets.clone(),
+        body.ports,
+        ScanOrigin::Manual,
+        &who.name,
+        state.now(),
+    )?;
+    audit(
+        &state,
+        &who,
+        ip,
+        "scan.start",
+        format!("{} ports {}", rec.targets.join(","), rec.ports),
+    )
+    .await;
     Ok((StatusCode::ACCEPTED, Json(rec.into())))
 }
 
@@ -409,7 +464,10 @@ pub async fn scans_start(
 #[utoipa::path(get, path = "/api/v1/scans/{id}", tag = "inventory",
     params(("id" = u64, Path, description = "Scan id")),
     responses((status = 200, body = ScanDetail), (status = 404, body = ApiError)))]
-pub async fn scan_get(State(state): State<Arc<AppState>>, Path(id): Path<u64>) -> ApiResult<Json<ScanDetail>> {
+pub async fn scan_get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<ScanDetail>> {
     let d = state.discovery.clone();
     let (scan, progress) = blocking(move || Ok((d.scan(id)?, d.scan_progress(id)?))).await?;
     Ok(Json(ScanDetail {
@@ -429,7 +487,11 @@ pub async fn scan_cancel(
     Path(id): Path<u64>,
 ) -> ApiResult<StatusCode> {
     if !state.discovery.cancel_scan(id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", &format!("scan {id} is not running")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("scan {id} is not running"),
+        ));
     }
     audit(&state, &who, ip, "scan.cancel", id.to_string()).await;
     Ok(StatusCode::ACCEPTED)
@@ -456,8 +518,20 @@ pub async fn import_nmap(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid", "the body is not UTF-8 text"))?;
     let name = p.name.unwrap_or_else(|| "api upload".into());
-    let (d, now, actor, n2) = (state.discovery.clone(), state.now(), who.name.clone(), name.clone());
+    let (d, now, actor, n2) = (
+        state.discovery.clone(),
+        state.now(),
+        who.name.clone(),
+        name.clone(),
+    );
     let rec = blocking(move || d.import_nmap(&text, &n2, &actor, now)).await?;
-    audit(&state, &who, ip, "scan.import", format!("{name}: {}", rec.summary)).await;
+    audit(
+        &state,
+        &who,
+        ip,
+        "scan.import",
+        format!("{name}: {}", rec.summary),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(rec.into())))
 }

@@ -157,7 +157,8 @@ pub fn filter_hosts(d: &Discovery, q: &HostQuery) -> Vec<Host> {
             let vendor_ok = q.vendor.is_empty() || h.vendor() == Some(q.vendor.as_str());
             let service_ok = q.service.is_empty()
                 || h.services.iter().any(|s| {
-                    s.application.as_deref() == Some(q.service.as_str()) || s.name.as_deref() == Some(q.service.as_str())
+                    s.application.as_deref() == Some(q.service.as_str())
+                        || s.name.as_deref() == Some(q.service.as_str())
                 });
             let new_ok = q.new.is_empty() || h.is_new;
             text_ok && subnet_ok && vendor_ok && service_ok && new_ok
@@ -169,7 +170,13 @@ pub fn filter_hosts(d: &Discovery, q: &HostQuery) -> Vec<Host> {
         "first" => hosts.sort_by_key(|h| h.first_seen),
         "last" => hosts.sort_by_key(|h| h.last_seen),
         "services" => hosts.sort_by_key(|h| h.services.len()),
-        _ => hosts.sort_by_key(|h| (h.name().is_none(), h.name().map(str::to_lowercase), h.ips().next())),
+        _ => hosts.sort_by_key(|h| {
+            (
+                h.name().is_none(),
+                h.name().map(str::to_lowercase),
+                h.ips().next(),
+            )
+        }),
     }
     if q.dir == "desc" {
         hosts.reverse();
@@ -352,10 +359,19 @@ fn error_notice(e: &DiscoveryError) -> Notice {
     Notice::Error(e.to_string())
 }
 
-pub async fn audit(state: &Arc<AppState>, who: &Principal, ip: std::net::IpAddr, action: &str, detail: String) {
+pub async fn audit(
+    state: &Arc<AppState>,
+    who: &Principal,
+    ip: std::net::IpAddr,
+    action: &str,
+    detail: String,
+) {
     let st = state.clone();
     let (actor, action, now) = (who.name.clone(), action.to_string(), state.now());
-    let _ = tokio::task::spawn_blocking(move || st.accounts.audit(&actor, &action, &detail, &ip.to_string(), now)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        st.accounts.audit(&actor, &action, &detail, &ip.to_string(), now)
+    })
+    .await;
 }
 
 pub async fn hosts_bulk(
@@ -380,9 +396,15 @@ pub async fn hosts_bulk(
         let ids2 = ids.clone();
         let action2 = action.to_string();
         let r = tokio::task::spawn_blocking(move || match action2.as_str() {
-            "acknowledge" => d.acknowledge(&ids2, now, &actor).map(|n| format!("{n} hosts acknowledged.")),
-            "delete" => d.delete(&ids2, now, &actor).map(|_| format!("{} hosts deleted.", ids2.len())),
-            "merge" if ids2.len() < 2 => Err(DiscoveryError::BadScan("Select two or more hosts to merge.".into())),
+            "acknowledge" => d
+                .acknowledge(&ids2, now, &actor)
+                .map(|n| format!("{n} hosts acknowledged.")),
+            "delete" => d
+                .delete(&ids2, now, &actor)
+                .map(|_| format!("{} hosts deleted.", ids2.len())),
+            "merge" if ids2.len() < 2 => Err(DiscoveryError::BadScan(
+                "Select two or more hosts to merge.".into(),
+            )),
             "merge" => d
                 .merge(ids2[0], &ids2[1..], now, &actor)
                 .map(|_| format!("{} hosts merged into host {}.", ids2.len() - 1, ids2[0])),
@@ -403,7 +425,11 @@ pub async fn hosts_bulk(
         }
         Err(n) => {
             let content = hosts_markup(&state, &who, &HostQuery::default(), Some(n));
-            (StatusCode::BAD_REQUEST, page(layout("Hosts", Nav::Hosts, &who, None, content))).into_response()
+            (
+                StatusCode::BAD_REQUEST,
+                page(layout("Hosts", Nav::Hosts, &who, None, content)),
+            )
+                .into_response()
         }
     }
 }
@@ -413,8 +439,14 @@ fn event_text(e: &HostEvent) -> String {
         EventKind::NewDevice => "first seen (new device)".into(),
         EventKind::Acknowledged => "acknowledged".into(),
         EventKind::AddressMoved { ip, from_host } => format!("took over {ip} from host {from_host}"),
-        EventKind::Merged { from_host, automatic: true } => format!("host {from_host} merged in (same MAC)"),
-        EventKind::Merged { from_host, automatic: false } => format!("host {from_host} merged in"),
+        EventKind::Merged {
+            from_host,
+            automatic: true,
+        } => format!("host {from_host} merged in (same MAC)"),
+        EventKind::Merged {
+            from_host,
+            automatic: false,
+        } => format!("host {from_host} merged in"),
         EventKind::SplitOff { into_host } => format!("an interface split off into host {into_host}"),
         EventKind::Deleted => "deleted".into(),
     }
@@ -545,7 +577,11 @@ pub async fn host_page(
             let content = host_markup(&state, &who, &h, None);
             page(layout(&h.label(), Nav::Hosts, &who, None, content))
         }
-        None => super::error_page(StatusCode::NOT_FOUND, "No such host", "It may have been merged or deleted."),
+        None => super::error_page(
+            StatusCode::NOT_FOUND,
+            "No such host",
+            "It may have been merged or deleted.",
+        ),
     }
 }
 
@@ -561,7 +597,11 @@ pub async fn host_acknowledge(
             audit(&state, &who, ip, "hosts.acknowledge", format!("[{id}]")).await;
             Redirect::to(&format!("/hosts/{id}")).into_response()
         }
-        _ => super::error_page(StatusCode::NOT_FOUND, "No such host", "It may have been merged or deleted."),
+        _ => super::error_page(
+            StatusCode::NOT_FOUND,
+            "No such host",
+            "It may have been merged or deleted.",
+        ),
     }
 }
 
@@ -578,12 +618,23 @@ pub async fn host_split(
         .find(|(k, _)| k == "interface")
         .and_then(|(_, v)| v.parse::<usize>().ok())
     else {
-        return super::error_page(StatusCode::BAD_REQUEST, "Bad request", "Which interface? The form sends its number.");
+        return super::error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "Which interface? The form sends its number.",
+        );
     };
     let (d, now, actor) = (state.discovery.clone(), state.now(), who.name.clone());
     match tokio::task::spawn_blocking(move || d.split(id, index, now, &actor)).await {
         Ok(Ok(new_id)) => {
-            audit(&state, &who, ip, "hosts.split", format!("{id} interface {index} → {new_id}")).await;
+            audit(
+                &state,
+                &who,
+                ip,
+                "hosts.split",
+                format!("{id} interface {index} → {new_id}"),
+            )
+            .await;
             Redirect::to(&format!("/hosts/{new_id}")).into_response()
         }
         Ok(Err(e)) => {
@@ -591,7 +642,11 @@ pub async fn host_split(
                 return super::error_page(StatusCode::NOT_FOUND, "No such host", &e.to_string());
             };
             let content = host_markup(&state, &who, &h, Some(error_notice(&e)));
-            (StatusCode::BAD_REQUEST, page(layout(&h.label(), Nav::Hosts, &who, None, content))).into_response()
+            (
+                StatusCode::BAD_REQUEST,
+                page(layout(&h.label(), Nav::Hosts, &who, None, content)),
+            )
+                .into_response()
         }
         Err(_) => super::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "see the server log"),
     }

@@ -37,7 +37,11 @@ fn progress_fields(p: &ScanProgress) -> sse::Snapshot {
 }
 
 fn field<'a>(fields: &'a sse::Snapshot, name: &str) -> &'a str {
-    fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    fields
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 fn running_card(who: &Principal, p: &ScanProgress, targets: &str) -> Markup {
@@ -118,7 +122,9 @@ fn scans_markup(state: &AppState, who: &Principal, notice: Option<Notice>) -> Ma
     let suggestion = d
         .subnets()
         .into_iter()
-        .filter(|s| s.kind != crate::inventory::SubnetKind::Internet && s.kind != crate::inventory::SubnetKind::Wan)
+        .filter(|s| {
+            s.kind != crate::inventory::SubnetKind::Internet && s.kind != crate::inventory::SubnetKind::Wan
+        })
         .filter(|s| s.cidr.addr().is_ipv4() && s.cidr.prefix_len() >= 16)
         .map(|s| s.cidr.to_string())
         .collect::<Vec<_>>()
@@ -184,7 +190,10 @@ fn scans_markup(state: &AppState, who: &Principal, notice: Option<Notice>) -> Ma
     }
 }
 
-pub async fn scans_page(State(state): State<Arc<AppState>>, Extension(who): Extension<Principal>) -> Response {
+pub async fn scans_page(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Response {
     let content = scans_markup(&state, &who, None);
     page(layout("Scans", Nav::Hosts, &who, None, content))
 }
@@ -204,15 +213,30 @@ pub async fn scan_start(
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let targets = get("targets").unwrap_or_default();
     let ports = get("ports");
-    match state
-        .discovery
-        .start_scan(vec![targets.clone()], ports, ScanOrigin::Manual, &who.name, state.now())
-    {
+    match state.discovery.start_scan(
+        vec![targets.clone()],
+        ports,
+        ScanOrigin::Manual,
+        &who.name,
+        state.now(),
+    ) {
         Ok(rec) => {
-            audit(&state, &who, ip, "scan.start", format!("{} ports {}", targets, rec.ports)).await;
+            audit(
+                &state,
+                &who,
+                ip,
+                "scan.start",
+                format!("{} ports {}", targets, rec.ports),
+            )
+            .await;
             Redirect::to("/scans").into_response()
         }
-        Err(e) => with_notice(&state, &who, StatusCode::BAD_REQUEST, Notice::Error(e.to_string())),
+        Err(e) => with_notice(
+            &state,
+            &who,
+            StatusCode::BAD_REQUEST,
+            Notice::Error(e.to_string()),
+        ),
     }
 }
 
@@ -226,7 +250,12 @@ pub async fn scan_cancel(
         audit(&state, &who, ip, "scan.cancel", id.to_string()).await;
         Redirect::to("/scans").into_response()
     } else {
-        with_notice(&state, &who, StatusCode::NOT_FOUND, Notice::Error(format!("Scan {id} is not running.")))
+        with_notice(
+            &state,
+            &who,
+            StatusCode::NOT_FOUND,
+            Notice::Error(format!("Scan {id} is not running.")),
+        )
     }
 }
 
@@ -251,13 +280,36 @@ pub async fn scan_import(
     };
     let name = part.filename.unwrap_or_else(|| "upload.xml".into());
     let Ok(text) = std::str::from_utf8(part.data) else {
-        return with_notice(&state, &who, StatusCode::BAD_REQUEST, Notice::Error(format!("{name} is not UTF-8 text; nothing was imported.")));
+        return with_notice(
+            &state,
+            &who,
+            StatusCode::BAD_REQUEST,
+            Notice::Error(format!("{name} is not UTF-8 text; nothing was imported.")),
+        );
     };
-    let (d, now, actor, xml, n2) = (state.discovery.clone(), state.now(), who.name.clone(), text.to_string(), name.clone());
+    let (d, now, actor, xml, n2) = (
+        state.discovery.clone(),
+        state.now(),
+        who.name.clone(),
+        text.to_string(),
+        name.clone(),
+    );
     match tokio::task::spawn_blocking(move || d.import_nmap(&xml, &n2, &actor, now)).await {
         Ok(Ok(rec)) => {
-            audit(&state, &who, ip, "scan.import", format!("{name}: {}", rec.summary)).await;
-            with_notice(&state, &who, StatusCode::OK, Notice::Ok(format!("{name}: {}.", rec.summary)))
+            audit(
+                &state,
+                &who,
+                ip,
+                "scan.import",
+                format!("{name}: {}", rec.summary),
+            )
+            .await;
+            with_notice(
+                &state,
+                &who,
+                StatusCode::OK,
+                Notice::Ok(format!("{name}: {}.", rec.summary)),
+            )
         }
         Ok(Err(e)) => with_notice(
             &state,
@@ -265,7 +317,12 @@ pub async fn scan_import(
             StatusCode::BAD_REQUEST,
             Notice::Error(format!("{name}: {e}. Nothing was imported.")),
         ),
-        Err(_) => with_notice(&state, &who, StatusCode::INTERNAL_SERVER_ERROR, Notice::Error("internal error; see the server log".into())),
+        Err(_) => with_notice(
+            &state,
+            &who,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Notice::Error("internal error; see the server log".into()),
+        ),
     }
 }
 

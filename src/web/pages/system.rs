@@ -166,11 +166,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
 }
 
 /// The engines that are not part of this build yet.
-const SUBSYSTEMS: [&str; 3] = [
-    "Traffic capture",
-    "Syslog receiver",
-    "Monitors and alerts",
-];
+const SUBSYSTEMS: [&str; 3] = ["Traffic capture", "Syslog receiver", "Monitors and alerts"];
 
 pub async fn dashboard_events(State(state): State<Arc<AppState>>) -> Response {
     let st = state.clone();
