@@ -46,6 +46,22 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         })?),
         None => None,
     };
+    let syslog_tls = if cfg.syslog.enabled && cfg.syslog.tls_listen.is_some() {
+        match web::tls::plain_server_config(&cfg.syslog.tls, &cfg.data_dir) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::warn!(error = %e, "syslog TLS receiver off: cannot load its certificate");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (syslog_listeners, syslog_status) = crate::syslog::bind(&cfg.syslog, syslog_tls).await;
+    let logs_hub = Arc::new(crate::syslog::LogsHub::default());
+    if let Ok(mut l) = logs_hub.listeners.lock() {
+        l.clone_from(&syslog_status);
+    }
     let listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
         .map_err(|e| bind_error(cfg.web.listen, e))?;
@@ -81,6 +97,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         shutdown: shutdown.clone(),
         clock: Arc::new(Timestamp::now),
         discovery: discovery.clone(),
+        logs: logs_hub.clone(),
     });
 
     // The console is where a first-time user looks; say where to go.
@@ -93,6 +110,25 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         println!("(or run `gatewatch user add NAME --role admin`)");
     }
     tracing::info!(listen = %local, tls = state.facts.tls, data_dir = %state.config.data_dir.display(), "serving");
+    for s in &syslog_status {
+        match &s.result {
+            Ok(addr) => println!("syslog receiver listening on {} {addr}", s.transport.as_str()),
+            Err(e) => {
+                println!("syslog receiver ({}) off: {e}", s.transport.as_str());
+                tracing::warn!(transport = s.transport.as_str(), error = %e, "syslog receiver off");
+            }
+        }
+    }
+    let syslog = tokio::spawn(crate::syslog::run(
+        crate::syslog::SyslogDeps {
+            listeners: syslog_listeners,
+            store: accounts.store().clone(),
+            hub: logs_hub,
+            cfg: state.config.syslog.clone(),
+            clock: Timestamp::now,
+        },
+        shutdown.clone(),
+    ));
 
     let housekeeping = tokio::spawn(housekeeping(accounts, shutdown.clone()));
     let passive = tokio::spawn(discovery.clone().run_passive());
@@ -102,6 +138,8 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = web.await;
+    // Stops receiving and commits what was received before returning.
+    let _ = syslog.await;
     let _ = housekeeping.await;
     let _ = passive.await;
     let _ = schedules.await;

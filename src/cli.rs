@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod capture;
+
 /// Exit codes, decided here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -92,6 +94,7 @@ pub enum Command {
     Version(VersionCmd),
     ParseLog(ParseLogCmd),
     Pcap(PcapCmd),
+    Capture(capture::CaptureCmd),
     Scan(ScanCmd),
     Import(ImportCmd),
 }
@@ -333,6 +336,21 @@ pub struct PcapCmd {
     /// still printed)
     #[argh(switch)]
     pub strict: bool,
+    /// capture filter in libpcap/tcpdump syntax, e.g. 'udp port 53' (applied to every file)
+    #[argh(option, short = 'b')]
+    pub bpf: Option<String>,
+    /// local networks for in/out direction, comma-separated CIDRs (e.g. 192.168.1.0/24,fd00::/8)
+    #[argh(option)]
+    pub host_spec: Option<String>,
+    /// city or country database (MaxMind DB, e.g. GeoLite2-City.mmdb) for top countries and cities
+    #[argh(option)]
+    pub geo_city: Option<PathBuf>,
+    /// ASN database (MaxMind DB, e.g. GeoLite2-ASN.mmdb) for top ASNs
+    #[argh(option)]
+    pub geo_asn: Option<PathBuf>,
+    /// sample flow and DNS analysis by flow above this many packets per second
+    #[argh(option)]
+    pub deep_sample_above_pps: Option<u64>,
 }
 
 /// Parse log lines from stdin and print one JSON object per line: `{"syslog": …,
@@ -528,6 +546,7 @@ fn run(command: Command) -> Result<(), CliError> {
             Ok(())
         }
         Command::Pcap(c) => run_pcap(c),
+        Command::Capture(c) => capture::run(c),
         Command::Scan(c) => run_scan(c),
         Command::Import(ImportCmd {
             what: ImportWhat::Nmap(c),
@@ -685,16 +704,47 @@ fn run_pcap(c: PcapCmd) -> Result<(), CliError> {
     if c.files.is_empty() {
         return Err(CliError::new(Exit::Usage, "give at least one capture file"));
     }
-    let mut dns_ports = Vec::new();
-    for p in c.dns_ports.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let port = p
-            .parse::<u16>()
-            .map_err(|_| CliError::new(Exit::Usage, format!("--dns-ports: {p:?} is not a port number")))?;
-        dns_ports.push(port);
+    let dns_ports = parse_dns_ports(&c.dns_ports)?;
+    let mut filter = match c.bpf.as_deref() {
+        Some(expr) => Some(
+            crate::capture::BpfFilter::new(expr)
+                .map_err(|e| CliError::new(Exit::Usage, format!("-b: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut host_spec = Vec::new();
+    for n in c
+        .host_spec
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let net = n
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                CliError::new(
+                    Exit::Usage,
+                    format!("--host-spec: {n:?} is not a CIDR or address"),
+                )
+            })?;
+        host_spec.push(net);
     }
+    let geo = if c.geo_city.is_some() || c.geo_asn.is_some() {
+        let db = crate::geo::GeoDb::open(c.geo_city.as_deref(), c.geo_asn.as_deref(), Default::default())
+            .map_err(|e| CliError::new(Exit::Usage, e.to_string()))?;
+        Some(std::sync::Arc::new(db))
+    } else {
+        None
+    };
     let cfg = TrafficConfig {
         dns_ports: dns_ports.clone(),
         period: None,
+        host_spec,
+        geo,
+        deep_sample_above_pps: c.deep_sample_above_pps,
         ..Default::default()
     };
     let show_progress = std::io::stderr().is_terminal();
@@ -704,15 +754,33 @@ fn run_pcap(c: PcapCmd) -> Result<(), CliError> {
         }
     };
     let paths: Vec<&std::path::Path> = c.files.iter().map(PathBuf::as_path).collect();
-    let summary = crate::capture::summarize_files(&paths, cfg, &mut progress);
+    let mut summary = crate::capture::summarize_files_filtered(&paths, cfg, filter.as_mut(), &mut progress);
     if show_progress {
         eprint!("\r\x1b[K");
     }
+    if let Some(f) = &filter {
+        summary.warnings.extend(f.problems());
+    }
     let out = if c.json {
-        let v = report::to_json(&summary.window, &summary.input, &dns_ports);
+        let mut v = report::to_json(&summary.window, &summary.input, &dns_ports);
+        if let (Some(f), Some(obj)) = (&filter, v.as_object_mut()) {
+            obj.insert(
+                "filter".into(),
+                serde_json::json!({"expression": f.expression(), "matched": f.matched, "rejected": f.rejected}),
+            );
+        }
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     } else {
-        report::to_text(&summary.window, &summary.input, &dns_ports)
+        let mut text = report::to_text(&summary.window, &summary.input, &dns_ports);
+        if let Some(f) = &filter {
+            text.push_str(&format!(
+                "\nfilter {:?}: {} packets kept, {} dropped\n",
+                f.expression(),
+                f.matched,
+                f.rejected
+            ));
+        }
+        text
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
@@ -734,6 +802,18 @@ fn run_pcap(c: PcapCmd) -> Result<(), CliError> {
         return Err(CliError::new(Exit::Failure, what));
     }
     Ok(())
+}
+
+/// `--dns-ports 53,5353` → the port list.
+fn parse_dns_ports(spec: &str) -> Result<Vec<u16>, CliError> {
+    let mut dns_ports = Vec::new();
+    for p in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let port = p
+            .parse::<u16>()
+            .map_err(|_| CliError::new(Exit::Usage, format!("--dns-ports: {p:?} is not a port number")))?;
+        dns_ports.push(port);
+    }
+    Ok(dns_ports)
 }
 
 /// `parse-log`: stdin lines → JSON lines on stdout. A closed stdout (`| head`) is not an error.
@@ -821,11 +901,18 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     let show_progress = std::io::stderr().is_terminal();
     let report = runtime.block_on(scan::scan(targets, opts, move |p| {
         if show_progress {
+            let eta = p
+                .eta_ms
+                .map(|ms| format!("~{} s left", ms.div_ceil(1000)))
+                .unwrap_or_default();
             eprint!(
-                "\r{:<9} {:>6}/{:<6} hosts found: {:<5}",
-                p.phase, p.done, p.total, p.hosts_found
+                "\r{:<9} {:>5.1} %  hosts found: {:<5} {:<14}",
+                p.phase.as_str(),
+                p.percent,
+                p.hosts_found,
+                eta
             );
-            if p.phase == "done" {
+            if p.phase == scan::Phase::Done {
                 eprintln!();
             }
         }

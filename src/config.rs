@@ -57,6 +57,14 @@ pub struct RawConfig {
     pub log: RawLog,
     /// Host discovery: passive sources (always on, send nothing) and scans (only when asked).
     pub discovery: RawDiscovery,
+    /// Passive packet capture.
+    pub capture: RawCapture,
+    /// Traffic summaries.
+    pub traffic: RawTraffic,
+    /// Geolocation and AS numbers.
+    pub geo: RawGeo,
+    /// The syslog receiver (firewall, DHCP, sshd and any other syslog lines).
+    pub syslog: RawSyslog,
 }
 
 /// The web UI and JSON API.
@@ -220,6 +228,195 @@ impl Default for RawDiscovery {
     }
 }
 
+/// Passive packet capture: which interfaces, and how libpcap is asked to capture.
+///
+/// Capture needs root or the CAP_NET_RAW and CAP_NET_ADMIN capabilities
+/// (`setcap cap_net_raw,cap_net_admin=eip /usr/local/bin/gatewatch`); without them the
+/// server keeps running and the Traffic page says what to do.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCapture {
+    /// Capture and summarise traffic. gatewatch only listens; it never sends.
+    pub enabled: bool,
+    /// Interfaces to capture on, e.g. ["eth0", "br-lan"]. Empty: every interface that is up,
+    /// except loopback.
+    pub interfaces: Vec<String>,
+    /// Bytes kept of each packet (the rest is counted, not read).
+    pub snaplen: u32,
+    /// Put the interfaces in promiscuous mode (see traffic not addressed to this machine,
+    /// e.g. on a mirror port).
+    pub promiscuous: bool,
+    /// Kernel capture buffer per interface, in KiB. Larger survives bursts without drops.
+    pub buffer_size_kib: usize,
+    /// Deliver packets as they arrive instead of in batches (lower latency, more CPU).
+    pub immediate_mode: bool,
+    /// BPF filter applied in the kernel, tcpdump syntax, e.g. "not port 22". Empty: none.
+    pub bpf_filter: String,
+    /// How long a capture thread waits for packets before it looks at the clock and its
+    /// stop flag (windows still close on time when the line is quiet).
+    pub poll_interval: String,
+    /// Replay this pcap/pcapng file instead of capturing live (demos and tests).
+    pub replay: Option<PathBuf>,
+    /// Replay pace: "realtime" (the file's own gaps, timestamps moved to now) or "fast"
+    /// (as fast as possible, the file's own timestamps).
+    pub replay_speed: String,
+    /// Start the replay over when the file ends.
+    pub replay_loop: bool,
+}
+
+impl Default for RawCapture {
+    fn default() -> Self {
+        RawCapture {
+            enabled: true,
+            interfaces: Vec::new(),
+            snaplen: 65_535,
+            promiscuous: false,
+            buffer_size_kib: 4096,
+            immediate_mode: false,
+            bpf_filter: String::new(),
+            poll_interval: "200ms".into(),
+            replay: None,
+            replay_speed: "realtime".into(),
+            replay_loop: false,
+        }
+    }
+}
+
+/// The syslog receiver (firewall, DHCP, sshd and any other syslog lines).
+///
+/// It listens on all addresses by default because its senders are other devices on the LAN
+/// (the firewall, access points, switches); allowed_senders keeps the internet out even if a
+/// port is forwarded by mistake.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSyslog {
+    /// Receive syslog at all.
+    pub enabled: bool,
+    /// UDP address:port (RFC 5426). Empty turns UDP off.
+    pub udp_listen: String,
+    /// TCP address:port; octet-counted and newline-framed messages (RFC 6587) both work on
+    /// it. Empty turns TCP off.
+    pub tcp_listen: String,
+    /// TLS address:port (RFC 5425). Empty turns TLS off.
+    pub tls_listen: String,
+    /// PEM certificate chain for TLS. Unset: the web server's certificate.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for tls_cert_file.
+    pub tls_key_file: Option<PathBuf>,
+    /// Senders (addresses or CIDRs) whose messages are accepted; others are dropped and
+    /// counted. The default is loopback and the private, unique-local and link-local ranges.
+    pub allowed_senders: Vec<String>,
+    /// Messages per second accepted from one sender (bursts of up to one second's worth);
+    /// the rest are dropped and counted. 0 means no limit.
+    pub rate_limit_per_sender: u32,
+    /// Longest message in bytes; longer ones are truncated and flagged.
+    pub max_message_size: usize,
+    /// Days a received line is kept.
+    pub retention_days: u32,
+    /// The stored lines (with their search index) are kept under this many MiB; the oldest go
+    /// first.
+    pub max_store_mib: u64,
+    /// Kernel receive buffer asked for on the UDP socket, in KiB (bursts wait there).
+    pub udp_receive_buffer_kib: usize,
+}
+
+impl Default for RawSyslog {
+    fn default() -> Self {
+        RawSyslog {
+            enabled: true,
+            udp_listen: "0.0.0.0:5514".into(),
+            tcp_listen: "0.0.0.0:5514".into(),
+            tls_listen: "0.0.0.0:6514".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            allowed_senders: [
+                "127.0.0.0/8",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+                "::1/128",
+                "fc00::/7",
+                "fe80::/10",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rate_limit_per_sender: 20_000,
+            max_message_size: 64 * 1024,
+            retention_days: 7,
+            max_store_mib: 1024,
+            udp_receive_buffer_kib: 4096,
+        }
+    }
+}
+
+/// Traffic summaries: windows, top lists, flows, DNS and how long summaries are kept.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTraffic {
+    /// Length of one summary window (pktvisor's period).
+    pub period: String,
+    /// Closed windows kept in memory besides the live one.
+    pub windows_kept: usize,
+    /// Networks that count as "inside" for in/out direction, e.g. ["192.168.1.0/24"].
+    /// Empty: the subnets of the captured interfaces.
+    pub host_spec: Vec<String>,
+    /// UDP/TCP ports decoded as DNS.
+    pub dns_ports: Vec<u16>,
+    /// Entries in each top list (talkers, ports, qnames, countries).
+    pub top_n: usize,
+    /// Flows tracked at once per interface; beyond it the stalest is evicted (and counted).
+    pub max_flows: usize,
+    /// A flow without packets for this long is closed.
+    pub flow_idle_timeout: String,
+    /// Above this many packets per second, DNS and flow analysis are sampled (counters
+    /// stay exact; the sample rate is shown). 0: never sample.
+    pub deep_sample_above_pps: u64,
+    /// Per-minute summaries are kept this long.
+    pub minute_retention: String,
+    /// Minutes older than this are rolled up into hourly summaries.
+    pub rollup_after: String,
+    /// Hourly summaries are kept this long.
+    pub hour_retention: String,
+}
+
+impl Default for RawTraffic {
+    fn default() -> Self {
+        RawTraffic {
+            period: "60s".into(),
+            windows_kept: 5,
+            host_spec: Vec::new(),
+            dns_ports: vec![53],
+            top_n: 10,
+            max_flows: 262_144,
+            flow_idle_timeout: "120s".into(),
+            deep_sample_above_pps: 0,
+            minute_retention: "2d".into(),
+            rollup_after: "2h".into(),
+            hour_retention: "90d".into(),
+        }
+    }
+}
+
+/// Geolocation and AS numbers of addresses (MaxMind GeoLite2 or ip-location-db mmdb files).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawGeo {
+    /// City database (.mmdb), e.g. /usr/share/GeoIP/GeoLite2-City.mmdb. Unset: no countries
+    /// or cities.
+    pub city_db: Option<PathBuf>,
+    /// ASN database (.mmdb), e.g. /usr/share/GeoIP/GeoLite2-ASN.mmdb. Unset: no ASNs.
+    pub asn_db: Option<PathBuf>,
+    /// ISO country code private addresses are placed in, e.g. "DE".
+    pub home_country: String,
+    /// City name private addresses are placed in.
+    pub home_city: String,
+    /// Latitude of the home location (decimal degrees).
+    pub home_latitude: Option<f64>,
+    /// Longitude of the home location (decimal degrees).
+    pub home_longitude: Option<f64>,
+}
+
 /// Settings given as command-line flags; they win over everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -257,6 +454,10 @@ pub struct Config {
     pub store: StoreConfig,
     pub log: LogConfig,
     pub discovery: DiscoveryConfig,
+    pub capture: CaptureConfig,
+    pub traffic: TrafficSettings,
+    pub geo: GeoConfig,
+    pub syslog: SyslogConfig,
     /// The file it was read from, if any.
     pub source_file: Option<PathBuf>,
     /// Every key with its effective value (secrets masked) and origin, for the settings page.
@@ -299,6 +500,93 @@ impl Default for AuthConfig {
             lockout_duration: Duration::from_secs(15 * 60),
         }
     }
+}
+
+/// Validated `[capture]`.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    pub enabled: bool,
+    /// Empty: every interface that is up, except loopback.
+    pub interfaces: Vec<String>,
+    pub snaplen: u32,
+    pub promiscuous: bool,
+    /// Bytes.
+    pub buffer_size: usize,
+    pub immediate_mode: bool,
+    pub bpf_filter: Option<String>,
+    pub poll_interval: Duration,
+    /// Replay a file instead of capturing live.
+    pub replay: Option<ReplayConfig>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            enabled: false,
+            interfaces: Vec::new(),
+            snaplen: 65_535,
+            promiscuous: false,
+            buffer_size: 4 << 20,
+            immediate_mode: false,
+            bpf_filter: None,
+            poll_interval: Duration::from_millis(200),
+            replay: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayConfig {
+    pub path: PathBuf,
+    /// The file's own pace with timestamps moved to now; otherwise as fast as possible.
+    pub realtime: bool,
+    pub looped: bool,
+}
+
+/// Validated `[traffic]`.
+#[derive(Debug, Clone)]
+pub struct TrafficSettings {
+    pub period: Duration,
+    pub windows_kept: usize,
+    /// Empty: the captured interfaces' subnets.
+    pub host_spec: Vec<ipnet::IpNet>,
+    pub dns_ports: Vec<u16>,
+    pub top_n: usize,
+    pub max_flows: usize,
+    pub flow_idle_timeout: Duration,
+    pub deep_sample_above_pps: Option<u64>,
+    pub minute_retention: Duration,
+    pub rollup_after: Duration,
+    pub hour_retention: Duration,
+}
+
+impl Default for TrafficSettings {
+    fn default() -> Self {
+        TrafficSettings {
+            period: Duration::from_secs(60),
+            windows_kept: 5,
+            host_spec: Vec::new(),
+            dns_ports: vec![53],
+            top_n: 10,
+            max_flows: 262_144,
+            flow_idle_timeout: Duration::from_secs(120),
+            deep_sample_above_pps: None,
+            minute_retention: Duration::from_secs(2 * 86_400),
+            rollup_after: Duration::from_secs(2 * 3600),
+            hour_retention: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+/// Validated `[geo]`.
+#[derive(Debug, Clone, Default)]
+pub struct GeoConfig {
+    pub city_db: Option<PathBuf>,
+    pub asn_db: Option<PathBuf>,
+    pub home_country: Option<String>,
+    pub home_city: Option<String>,
+    /// (latitude, longitude).
+    pub home_location: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -547,19 +835,24 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
             ))
         }
     };
-    let mut trusted_proxies = Vec::new();
-    for p in &raw.web.trusted_proxies {
-        let net = p
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| {
-                invalid(
-                    "web.trusted_proxies",
-                    format!("\"{p}\" is not an address or CIDR, e.g. \"10.0.0.1\" or \"10.0.0.0/24\""),
-                )
-            })?;
-        trusted_proxies.push(net);
-    }
+    let nets = |key: &str, list: &[String]| -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        list.iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .map(|n| n.trunc())
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            key,
+                            format!(
+                                "\"{p}\" is not an address or CIDR, e.g. \"10.0.0.1\" or \"10.0.0.0/24\""
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    };
+    let trusted_proxies = nets("web.trusted_proxies", &raw.web.trusted_proxies)?;
     let web = WebConfig {
         listen,
         tls,
@@ -639,9 +932,17 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
         default_ports: raw.discovery.default_ports.clone(),
         default_port_list,
     };
+    let capture = validate_capture(&raw.capture, &invalid, &duration)?;
+    let traffic = validate_traffic(&raw.traffic, &invalid, &duration)?;
+    let geo = validate_geo(&raw.geo, &invalid)?;
+    let syslog = validate_syslog(&raw.syslog, &web, &invalid, &nets)?;
     Ok(Config {
+        capture,
+        traffic,
+        geo,
         data_dir: raw.data_dir.unwrap_or_else(default_data_dir),
         discovery,
+        syslog,
         web,
         auth,
         store,
@@ -652,6 +953,305 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
         source_file: None,
         effective: Vec::new(),
     })
+}
+
+type InvalidFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+type DurationFn<'a> = dyn Fn(&str, &str) -> Result<Duration, ConfigError> + 'a;
+
+fn validate_capture(
+    raw: &RawCapture,
+    invalid: &InvalidFn,
+    duration: &DurationFn,
+) -> Result<CaptureConfig, ConfigError> {
+    if raw.snaplen < 64 {
+        return Err(invalid("capture.snaplen", "must be at least 64 bytes".into()));
+    }
+    if raw.buffer_size_kib == 0 {
+        return Err(invalid("capture.buffer_size_kib", "must be at least 1".into()));
+    }
+    for name in &raw.interfaces {
+        if name.is_empty() || name.len() > 64 || name.contains(['/', ' ']) {
+            return Err(invalid(
+                "capture.interfaces",
+                format!("\"{name}\" is not an interface name"),
+            ));
+        }
+    }
+    let realtime = match raw.replay_speed.as_str() {
+        "realtime" => true,
+        "fast" => false,
+        other => {
+            return Err(invalid(
+                "capture.replay_speed",
+                format!("\"{other}\" is not a pace; write \"realtime\" or \"fast\""),
+            ))
+        }
+    };
+    let replay = match &raw.replay {
+        None => None,
+        Some(p) if !p.is_file() => {
+            return Err(invalid(
+                "capture.replay",
+                format!("{} is not a readable file", p.display()),
+            ))
+        }
+        Some(p) => Some(ReplayConfig {
+            path: p.clone(),
+            realtime,
+            looped: raw.replay_loop,
+        }),
+    };
+    let filter = raw.bpf_filter.trim();
+    Ok(CaptureConfig {
+        enabled: raw.enabled,
+        interfaces: raw.interfaces.clone(),
+        snaplen: raw.snaplen,
+        promiscuous: raw.promiscuous,
+        buffer_size: raw.buffer_size_kib.saturating_mul(1024),
+        immediate_mode: raw.immediate_mode,
+        bpf_filter: (!filter.is_empty()).then(|| filter.to_string()),
+        poll_interval: duration("capture.poll_interval", &raw.poll_interval)?,
+        replay,
+    })
+}
+
+fn validate_traffic(
+    raw: &RawTraffic,
+    invalid: &InvalidFn,
+    duration: &DurationFn,
+) -> Result<TrafficSettings, ConfigError> {
+    let at_least_one = |key: &str, n: usize| {
+        if n == 0 {
+            Err(invalid(key, "must be at least 1".into()))
+        } else {
+            Ok(n)
+        }
+    };
+    let mut host_spec = Vec::new();
+    for h in &raw.host_spec {
+        let net = h
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| h.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    "traffic.host_spec",
+                    format!("\"{h}\" is not an address or CIDR, e.g. \"192.168.1.0/24\""),
+                )
+            })?;
+        host_spec.push(net.trunc());
+    }
+    if raw.dns_ports.contains(&0) {
+        return Err(invalid("traffic.dns_ports", "port 0 is not a port".into()));
+    }
+    let period = duration("traffic.period", &raw.period)?;
+    if period < Duration::from_secs(1)
+        || period > Duration::from_secs(3600)
+        || 3600 % period.as_secs().max(1) != 0
+        || period.subsec_nanos() != 0
+    {
+        return Err(invalid(
+            "traffic.period",
+            format!(
+                "{} must be whole seconds that divide an hour (1s to 1h), e.g. \"60s\"",
+                raw.period
+            ),
+        ));
+    }
+    let minute_retention = duration("traffic.minute_retention", &raw.minute_retention)?;
+    let rollup_after = duration("traffic.rollup_after", &raw.rollup_after)?;
+    if minute_retention <= rollup_after {
+        return Err(invalid(
+            "traffic.minute_retention",
+            format!("must be longer than traffic.rollup_after ({}), or minutes are gone before they are rolled up", raw.rollup_after),
+        ));
+    }
+    Ok(TrafficSettings {
+        period,
+        windows_kept: raw.windows_kept,
+        host_spec,
+        dns_ports: if raw.dns_ports.is_empty() {
+            vec![53]
+        } else {
+            raw.dns_ports.clone()
+        },
+        top_n: at_least_one("traffic.top_n", raw.top_n)?.min(1000),
+        max_flows: at_least_one("traffic.max_flows", raw.max_flows)?,
+        flow_idle_timeout: duration("traffic.flow_idle_timeout", &raw.flow_idle_timeout)?,
+        deep_sample_above_pps: (raw.deep_sample_above_pps > 0).then_some(raw.deep_sample_above_pps),
+        minute_retention,
+        rollup_after,
+        hour_retention: duration("traffic.hour_retention", &raw.hour_retention)?,
+    })
+}
+
+fn validate_geo(raw: &RawGeo, invalid: &InvalidFn) -> Result<GeoConfig, ConfigError> {
+    for (key, p) in [("geo.city_db", &raw.city_db), ("geo.asn_db", &raw.asn_db)] {
+        if let Some(p) = p {
+            if !p.is_file() {
+                return Err(invalid(key, format!("{} is not a readable file", p.display())));
+            }
+        }
+    }
+    let home_location = match (raw.home_latitude, raw.home_longitude) {
+        (None, None) => None,
+        (Some(lat), Some(lon)) => {
+            if !(-90.0..=90.0).contains(&lat) {
+                return Err(invalid(
+                    "geo.home_latitude",
+                    format!("{lat} is not between -90 and 90"),
+                ));
+            }
+            if !(-180.0..=180.0).contains(&lon) {
+                return Err(invalid(
+                    "geo.home_longitude",
+                    format!("{lon} is not between -180 and 180"),
+                ));
+            }
+            Some((lat, lon))
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "geo.home_longitude",
+                "home_latitude is set, so home_longitude is needed too".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "geo.home_latitude",
+                "home_longitude is set, so home_latitude is needed too".into(),
+            ))
+        }
+    };
+    let country = raw.home_country.trim();
+    if !country.is_empty() && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic())) {
+        return Err(invalid(
+            "geo.home_country",
+            format!("\"{country}\" is not a two-letter country code, e.g. \"DE\""),
+        ));
+    }
+    let city = raw.home_city.trim();
+    Ok(GeoConfig {
+        city_db: raw.city_db.clone(),
+        asn_db: raw.asn_db.clone(),
+        home_country: (!country.is_empty()).then(|| country.to_ascii_uppercase()),
+        home_city: (!city.is_empty()).then(|| city.to_string()),
+        home_location,
+    })
+}
+
+fn validate_syslog(
+    raw: &RawSyslog,
+    web: &WebConfig,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+    nets: &dyn Fn(&str, &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError>,
+) -> Result<SyslogConfig, ConfigError> {
+    let listen = |key: &str, value: &str| -> Result<Option<SocketAddr>, ConfigError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        value.parse().map(Some).map_err(|_| {
+            invalid(
+                key,
+                format!(
+                    "\"{value}\" is not an address:port; write e.g. \"0.0.0.0:5514\", or \"\" to turn it off"
+                ),
+            )
+        })
+    };
+    let tls = match (&raw.tls_cert_file, &raw.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            for (name, p) in [("syslog.tls_cert_file", cert), ("syslog.tls_key_file", key)] {
+                if !p.is_file() {
+                    return Err(invalid(name, format!("{} is not a readable file", p.display())));
+                }
+            }
+            TlsFiles::User {
+                cert: cert.clone(),
+                key: key.clone(),
+            }
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "syslog.tls_key_file",
+                "tls_cert_file is set, so tls_key_file is needed too".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "syslog.tls_cert_file",
+                "tls_key_file is set, so tls_cert_file is needed too".into(),
+            ))
+        }
+        (None, None) => web.tls.clone().unwrap_or(TlsFiles::SelfSigned),
+    };
+    const MIN_MESSAGE: usize = 480;
+    const MAX_MESSAGE: usize = 16 << 20;
+    if !(MIN_MESSAGE..=MAX_MESSAGE).contains(&raw.max_message_size) {
+        return Err(invalid(
+            "syslog.max_message_size",
+            format!("must be between {MIN_MESSAGE} (RFC 5424's minimum) and {MAX_MESSAGE}"),
+        ));
+    }
+    if raw.retention_days == 0 {
+        return Err(invalid("syslog.retention_days", "must be at least 1".into()));
+    }
+    if raw.max_store_mib == 0 {
+        return Err(invalid("syslog.max_store_mib", "must be at least 1".into()));
+    }
+    Ok(SyslogConfig {
+        enabled: raw.enabled,
+        udp_listen: listen("syslog.udp_listen", &raw.udp_listen)?,
+        tcp_listen: listen("syslog.tcp_listen", &raw.tcp_listen)?,
+        tls_listen: listen("syslog.tls_listen", &raw.tls_listen)?,
+        tls,
+        allowed_senders: nets("syslog.allowed_senders", &raw.allowed_senders)?,
+        rate_limit_per_sender: raw.rate_limit_per_sender,
+        max_message_size: raw.max_message_size,
+        retention: Duration::from_secs(u64::from(raw.retention_days) * 86_400),
+        max_store_bytes: raw.max_store_mib.saturating_mul(1 << 20),
+        udp_receive_buffer: raw.udp_receive_buffer_kib.saturating_mul(1024),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    pub enabled: bool,
+    pub udp_listen: Option<SocketAddr>,
+    pub tcp_listen: Option<SocketAddr>,
+    pub tls_listen: Option<SocketAddr>,
+    /// The certificate for the TLS listener.
+    pub tls: TlsFiles,
+    pub allowed_senders: Vec<ipnet::IpNet>,
+    /// Messages per second per sender; 0 is unlimited.
+    pub rate_limit_per_sender: u32,
+    pub max_message_size: usize,
+    pub retention: Duration,
+    pub max_store_bytes: u64,
+    pub udp_receive_buffer: usize,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        let raw = RawSyslog::default();
+        SyslogConfig {
+            enabled: raw.enabled,
+            udp_listen: raw.udp_listen.parse().ok(),
+            tcp_listen: raw.tcp_listen.parse().ok(),
+            tls_listen: raw.tls_listen.parse().ok(),
+            tls: TlsFiles::SelfSigned,
+            allowed_senders: raw
+                .allowed_senders
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            rate_limit_per_sender: raw.rate_limit_per_sender,
+            max_message_size: raw.max_message_size,
+            retention: Duration::from_secs(u64::from(raw.retention_days) * 86_400),
+            max_store_bytes: raw.max_store_mib << 20,
+            udp_receive_buffer: raw.udp_receive_buffer_kib * 1024,
+        }
+    }
 }
 
 /// `/var/db/gatewatch` for root (a service), `./gatewatch-data` for anyone else (a laptop).
@@ -698,8 +1298,10 @@ fn effective_settings(
 enum Kind {
     String,
     Integer,
+    Float,
     Bool,
     StringList,
+    IntegerList,
 }
 
 impl Kind {
@@ -716,6 +1318,22 @@ impl Kind {
                 "0" | "false" | "no" | "off" => Ok(toml::Value::Boolean(false)),
                 _ => Err(format!("\"{value}\" is not true or false")),
             },
+            Kind::Float => value
+                .trim()
+                .parse::<f64>()
+                .map(toml::Value::Float)
+                .map_err(|_| format!("\"{value}\" is not a number")),
+            Kind::IntegerList => value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map(toml::Value::Integer)
+                        .map_err(|_| format!("\"{s}\" is not a whole number"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(toml::Value::Array),
             Kind::StringList => Ok(toml::Value::Array(
                 value
                     .split(',')
@@ -724,6 +1342,19 @@ impl Kind {
                     .map(|s| toml::Value::String(s.to_string()))
                     .collect(),
             )),
+        }
+    }
+}
+
+impl Kind {
+    /// A value of the right type for an unset key in the example.
+    fn placeholder(self) -> &'static str {
+        match self {
+            Kind::String => "\"\"",
+            Kind::Integer => "0",
+            Kind::Float => "0.0",
+            Kind::Bool => "false",
+            Kind::StringList | Kind::IntegerList => "[]",
         }
     }
 }
@@ -840,8 +1471,18 @@ fn kind_of(v: &serde_json::Value) -> Kind {
         Kind::Bool
     } else if types.contains(&"integer") {
         Kind::Integer
+    } else if types.contains(&"number") {
+        Kind::Float
     } else if types.contains(&"array") {
-        Kind::StringList
+        let item = v
+            .get("items")
+            .and_then(|i| i.get("type"))
+            .and_then(|t| t.as_str());
+        if item == Some("integer") {
+            Kind::IntegerList
+        } else {
+            Kind::StringList
+        }
     } else {
         Kind::String
     }
@@ -866,7 +1507,7 @@ pub fn example() -> String {
             let leaf = key.path.last().map(String::as_str).unwrap_or_default();
             match key.default.as_ref().filter(|d| !d.is_null()) {
                 Some(d) => out.push_str(&format!("{leaf} = {}\n", json_to_toml(d))),
-                None => out.push_str(&format!("# {leaf} = \"\"\n")),
+                None => out.push_str(&format!("# {leaf} = {}\n", key.kind.placeholder())),
             }
         }
     }

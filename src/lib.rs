@@ -7,10 +7,16 @@
 //!   retention.
 //! - [`accounts`]: sans-IO account logic: password hashing, sessions, lockout, tokens, roles.
 //! - [`web`]: HTTPS server, login/session/CSRF/RBAC, pages (maud), JSON API, metrics.
-//! - [`capture`]: capture sources behind one trait: pcap/pcapng files (live libpcap later).
+//! - [`capture`]: capture sources behind one trait: live libpcap, pcap/pcapng files, replay.
 //! - [`traffic`]: sans-IO packet decode, windows, sketches, flow table, DNS statistics.
+//! - [`geo`]: Geo/ASN lookups (MaxMind DB files) with a bounded cache; home location for
+//!   private addresses.
+//! - [`sensor`]: runs the traffic engine on capture threads, shares live state with the web,
+//!   stores per-minute summaries rolled up per hour.
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
+//! - [`syslog`]: the UDP/TCP/TLS receivers, sender allowlist and rate limit, and the batch
+//!   writer that stores received lines (with retention) and feeds the live tail.
 //! - [`discovery`]: what hosts are: MAC vendors (embedded IEEE registry), later services.
 //! - [`inventory`]: sans-IO hosts/interfaces/services model, merge rules, nmap and Docker
 //!   parsers, scan schedules.
@@ -28,11 +34,14 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod discovery_service;
+pub mod geo;
 pub mod inventory;
 pub mod logging;
 pub mod logs;
 pub mod model;
 pub mod scan;
+pub mod sensor;
 pub mod store;
+pub mod syslog;
 pub mod traffic;
 pub mod web;

@@ -31,7 +31,7 @@ impl Env {
     /// The binary with a clean environment: no GATEWATCH_* variables, HOME and the working
     /// directory in the scratch dir.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
+        let mut cmd = Command::new(common::gatewatch_bin());
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.dir.path())

@@ -610,3 +610,49 @@ async fn viewers_see_hosts_but_cannot_change_them() {
     assert_eq!(api_error(r, 403).await, "forbidden");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn traffic_hook_adds_hosts_on_local_subnets_only() {
+    let local = gatewatch::discovery_service::ifaddrs::router_addresses()
+        .into_iter()
+        .find(|a| a.net.addr().is_ipv4() && !a.net.addr().is_loopback() && a.net.prefix_len() < 31);
+    let Some(local) = local else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI machine has no IPv4 interface"
+        );
+        println!("skipping: no IPv4 interface besides loopback");
+        return;
+    };
+    let neighbour = local.net.hosts().find(|ip| *ip != local.net.addr()).unwrap();
+    let s = TestServer::start(Options {
+        config_toml: "[discovery]\nlease_files = []\ndocker_socket = \"\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let sink = s.state.discovery.traffic_sink();
+    let obs = gatewatch::inventory::sources::from_traffic(
+        &[
+            (neighbour, Some([0x00, 0x11, 0x32, 1, 2, 3])),
+            ("203.0.113.9".parse().unwrap(), None),
+        ],
+        &[(neighbour, "nas.lan")],
+    );
+    for o in obs {
+        sink.try_send(o).unwrap();
+    }
+    s.state.discovery.poll_passive().await;
+    let h = s.state.discovery.host_by_ip(neighbour).unwrap();
+    assert_eq!(h.name(), Some("nas.lan"));
+    assert!(h.sources.contains(&Source::Traffic) && h.sources.contains(&Source::Dns));
+    assert_eq!(h.vendor(), Some("Synology Incorporated"));
+    assert!(
+        s.state
+            .discovery
+            .host_by_ip("203.0.113.9".parse().unwrap())
+            .is_none(),
+        "an Internet address is not a host of this network"
+    );
+    s.stop().await;
+}

@@ -5,6 +5,7 @@
 //! between the nearest-rank and linear values ± 2 %), plus the extra exact fields the
 //! reference reports. Expected values come only from the expected files.
 
+mod common;
 use gatewatch::capture::summarize_files;
 use gatewatch::traffic::{report, TrafficConfig};
 use serde_json::Value;
@@ -256,8 +257,8 @@ fn cli_prints_json_and_keeps_the_summary_of_a_truncated_file() {
     let cut = tmp.path().join("cut.pcap");
     std::fs::write(&cut, &bytes[..bytes.len() - 7]).expect("write");
 
-    let bin = env!("CARGO_BIN_EXE_gatewatch");
-    let out = std::process::Command::new(bin)
+    let bin = common::gatewatch_bin();
+    let out = std::process::Command::new(&bin)
         .args(["pcap", "--json"])
         .arg(&cut)
         .output()
@@ -269,7 +270,7 @@ fn cli_prints_json_and_keeps_the_summary_of_a_truncated_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("byte offset"), "stderr names the offset: {err}");
 
-    let strict = std::process::Command::new(bin)
+    let strict = std::process::Command::new(&bin)
         .args(["pcap", "--json", "--strict"])
         .arg(&cut)
         .output()
@@ -282,7 +283,7 @@ fn cli_prints_json_and_keeps_the_summary_of_a_truncated_file() {
 
     let junk = tmp.path().join("junk.pcap");
     std::fs::write(&junk, b"definitely not a capture").expect("write");
-    let bad = std::process::Command::new(bin)
+    let bad = std::process::Command::new(&bin)
         .args(["pcap"])
         .arg(&junk)
         .output()
@@ -309,8 +310,8 @@ fn unsupported_link_type_is_counted_and_reported_with_its_offset() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let f = tmp.path().join("user0.pcap");
     std::fs::write(&f, &bytes).expect("write");
-    let bin = env!("CARGO_BIN_EXE_gatewatch");
-    let out = std::process::Command::new(bin)
+    let bin = common::gatewatch_bin();
+    let out = std::process::Command::new(&bin)
         .args(["pcap", "--json"])
         .arg(&f)
         .output()
@@ -327,7 +328,7 @@ fn unsupported_link_type_is_counted_and_reported_with_its_offset() {
         err.contains("link type 147") && err.contains("byte offset 24"),
         "{err}"
     );
-    let strict = std::process::Command::new(bin)
+    let strict = std::process::Command::new(&bin)
         .args(["pcap", "--strict"])
         .arg(&f)
         .output()

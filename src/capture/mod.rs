@@ -1,16 +1,24 @@
 //! Capture sources: where packets come from. One trait, [`CaptureSource`], with a file
-//! implementation for pcap and pcapng ([`FileSource`]); the live libpcap source will sit
-//! behind the same trait.
+//! implementation for pcap and pcapng ([`FileSource`]) and a live libpcap one
+//! ([`LiveSource`], run one thread per interface by [`live::threads`]); the machine's
+//! interfaces ([`interfaces`]) and capture filters for files ([`BpfFilter`]).
 //!
 //! Owns reading records and their metadata (timestamp, wire length, link type). Must not
 //! decode packets (that is `traffic::decode`) nor keep statistics beyond its own read
 //! position.
 
+mod bpf;
 mod file;
+pub mod interfaces;
+pub mod live;
+mod replay;
 mod summarize;
 
+pub use bpf::BpfFilter;
 pub use file::{FileFormat, FileSource};
-pub use summarize::{summarize_files, FileSummary};
+pub use live::{LiveError, LiveOptions, LiveSource};
+pub use replay::ReplaySource;
+pub use summarize::{summarize_files, summarize_files_filtered, FileSummary};
 
 use std::path::PathBuf;
 
@@ -93,6 +101,9 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    /// A live capture failed while reading (e.g. its interface went away).
+    #[error("capture on {iface} stopped: {detail}")]
+    Live { iface: String, detail: String },
 }
 
 impl CaptureError {
@@ -120,8 +131,9 @@ pub struct SourceStats {
 /// Anything that yields packets: a file or a live interface.
 pub trait CaptureSource {
     /// The next record. For a file, `Ok(None)` is the end. A live source returns `Ok(None)`
-    /// when nothing arrived within its poll interval (at most a few hundred milliseconds),
-    /// so that its thread can look at its stop flag and advance windows by the clock; see
+    /// when nothing is waiting, without waiting if its buffer just ran dry and otherwise
+    /// after at most its poll interval (a few hundred milliseconds), so that its thread can
+    /// look at its stop flag and advance windows by the clock; see
     /// [`CaptureSource::is_live`]. After an error the source is finished and returns
     /// `Ok(None)`.
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;

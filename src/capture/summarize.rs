@@ -1,8 +1,9 @@
 //! Reads capture files through a [`CaptureSource`] into the traffic [`Engine`]: the I/O
 //! shell behind `gatewatch pcap`. Errors inside a file stop that file but keep what was
-//! read; progress goes to a callback (the CLI draws it on a terminal only).
+//! read; an optional capture filter picks the packets; progress goes to a callback (the
+//! CLI draws it on a terminal only).
 
-use super::{CaptureError, CaptureSource, FileSource};
+use super::{BpfFilter, CaptureError, CaptureSource, FileSource};
 use crate::traffic::decode;
 use crate::traffic::report::{FileInfo, InputInfo};
 use crate::traffic::{Engine, TrafficConfig, Window};
@@ -23,6 +24,17 @@ pub struct FileSummary {
 pub fn summarize_files(
     paths: &[&Path],
     cfg: TrafficConfig,
+    progress: &mut dyn FnMut(&Path, u64, u64),
+) -> FileSummary {
+    summarize_files_filtered(paths, cfg, None, progress)
+}
+
+/// [`summarize_files`] with a capture filter: only packets it keeps reach the engine (its
+/// counters say how many it kept and dropped).
+pub fn summarize_files_filtered(
+    paths: &[&Path],
+    cfg: TrafficConfig,
+    mut filter: Option<&mut BpfFilter>,
     progress: &mut dyn FnMut(&Path, u64, u64),
 ) -> FileSummary {
     let mut engine = Engine::new(cfg);
@@ -50,6 +62,12 @@ pub fn summarize_files(
         let result = loop {
             match src.next_packet() {
                 Ok(Some(pkt)) => {
+                    n += 1;
+                    if let Some(f) = filter.as_deref_mut() {
+                        if !f.matches(&pkt) {
+                            continue;
+                        }
+                    }
                     let link = pkt.link_type;
                     engine.ingest(&pkt);
                     if !decode::is_supported(link) {
@@ -57,7 +75,6 @@ pub fn summarize_files(
                         unsupported_count += 1;
                         unsupported.get_or_insert((link.0, src.position()));
                     }
-                    n += 1;
                     if n % 65_536 == 0 {
                         let (pos, len) = (src.position(), src.file_len());
                         progress(path, pos, len);
@@ -103,6 +120,6 @@ fn note_error(info: &mut FileInfo, e: &CaptureError) {
         }
         CaptureError::Read { offset, .. } => info.error_offset = Some(*offset),
         CaptureError::NotACapture { .. } => info.error_offset = Some(0),
-        CaptureError::Open { .. } => {}
+        CaptureError::Open { .. } | CaptureError::Live { .. } => {}
     }
 }

@@ -6,9 +6,18 @@
 //! - [`services`]: service definitions (embedded data) and the matcher that names services.
 //! - [`passive`]: neighbour tables and DHCP lease files, parsed without sending anything.
 //! - [`ports`]: port sets for scans and port-table names.
+//! - [`udp`], [`mdns`], [`ssdp`]: UDP probe payloads and what their answers say.
+//! - [`x509`]: names in a TLS server's certificate; [`ber`]: the DER reader under it and SNMP.
+//! - [`names`]: which of a host's names to show (DNS > DHCP > mDNS > NetBIOS > service > IP).
 
+pub mod ber;
 pub mod identify;
+pub mod mdns;
+pub mod names;
 pub mod oui;
 pub mod passive;
 pub mod ports;
 pub mod services;
+pub mod ssdp;
+pub mod udp;
+pub mod x509;

@@ -173,10 +173,18 @@ impl Discovery {
         }
 
         if let Some(rx) = lock(&self.traffic_rx).as_mut() {
+            // Only addresses on the router's own networks are hosts of this network.
+            let local: Vec<ipnet::IpNet> = lock(&self.subnets)
+                .iter()
+                .filter(|s| s.kind != crate::inventory::SubnetKind::Internet)
+                .map(|s| s.cidr)
+                .collect();
             let mut n = 0;
             while let Ok(o) = rx.try_recv() {
-                batch.push(o);
-                n += 1;
+                if o.ip.is_some_and(|ip| local.iter().any(|net| net.contains(&ip))) {
+                    batch.push(o);
+                    n += 1;
+                }
             }
             if n > 0 {
                 status.read.push(("traffic".into(), n));

@@ -10,7 +10,7 @@ use crate::scan::{self, Progress, ScanOptions};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -31,8 +31,8 @@ pub struct ScanProgress {
 
 struct Running {
     cancel: CancellationToken,
-    progress: Progress,
-    started: Option<Instant>,
+    /// The scanner's last report; `None` while queued.
+    progress: Option<Progress>,
     record: ScanRecord,
 }
 
@@ -54,22 +54,6 @@ impl Scans {
     pub(super) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::SeqCst)
     }
-}
-
-/// Percent done from the scanner's phase: liveness is the first 30 %, ports the next 65 %.
-pub fn percent(p: &Progress) -> u8 {
-    let frac = if p.total == 0 {
-        0.0
-    } else {
-        p.done as f64 / p.total as f64
-    };
-    let pct = match p.phase {
-        "liveness" => 30.0 * frac,
-        "ports" => 30.0 + 65.0 * frac,
-        "done" => 100.0,
-        _ => 95.0 * frac,
-    };
-    pct.clamp(0.0, 100.0) as u8
 }
 
 impl Discovery {
@@ -130,8 +114,7 @@ impl Discovery {
             record.id,
             Running {
                 cancel: cancel.clone(),
-                progress: Progress::default(),
-                started: None,
+                progress: None,
                 record: record.clone(),
             },
         );
@@ -139,6 +122,7 @@ impl Discovery {
         let id = record.id;
         let opts = ScanOptions {
             ports: port_list,
+            cancel: Some(cancel.clone()),
             ..Default::default()
         };
         tokio::spawn(async move { me.run_scan(id, addresses, opts, cancel).await });
@@ -168,7 +152,6 @@ impl Discovery {
         let record = {
             let mut running = lock(&self.scans.running);
             let Some(r) = running.get_mut(&id) else { return };
-            r.started = Some(Instant::now());
             r.record.state = ScanState::Running;
             r.record.started_at = Some(self.now());
             r.record.summary = "running".into();
@@ -181,33 +164,38 @@ impl Discovery {
         let me = self.clone();
         let on_progress = move |p: Progress| {
             if let Some(r) = lock(&me.scans.running).get_mut(&id) {
-                r.progress = p;
+                r.progress = Some(p);
             }
         };
-        let report = tokio::select! {
-            r = scan::scan(addresses, opts, on_progress) => Some(r),
-            _ = cancel.cancelled() => None,
-        };
-        let Some(report) = report else {
-            self.finish(id, ScanState::Cancelled, None, "cancelled".into());
-            return;
-        };
+        // Cancelling stops the scanner early; what it found so far is kept.
+        let report = scan::scan(addresses, opts, on_progress).await;
         let open_ports: usize = report.hosts.iter().map(|h| h.ports.len()).sum();
         let obs = report
             .hosts
             .iter()
             .map(|h| sources::from_scan_host(h, Source::Scan))
             .collect();
+        let (state, verb) = if report.cancelled {
+            (ScanState::Cancelled, "cancelled after")
+        } else {
+            (ScanState::Done, "")
+        };
         match self.observe_batch(obs, self.now()) {
             Ok(new) => {
-                let summary = format!(
+                let mut summary = format!(
                     "{} hosts up of {} addresses, {open_ports} open ports, {new} new, in {:.1} s",
                     report.hosts.len(),
                     report.targets,
                     report.duration_ms as f64 / 1000.0
                 );
+                if !verb.is_empty() {
+                    summary = format!("{verb} {:.1} s: {summary}", report.duration_ms as f64 / 1000.0);
+                }
+                for w in &report.warnings {
+                    summary.push_str(&format!("; {w}"));
+                }
                 let counts = (report.hosts.len() as u64, open_ports as u64, new as u64);
-                self.finish(id, ScanState::Done, Some(counts), summary);
+                self.finish(id, state, Some(counts), summary);
             }
             Err(e) => self.finish(
                 id,
@@ -230,7 +218,7 @@ impl Discovery {
                 rec.open_ports = ports;
                 rec.new_hosts = new;
             } else {
-                rec.hosts_found = r.progress.hosts_found as u64;
+                rec.hosts_found = r.progress.map_or(0, |p| p.hosts_found as u64);
             }
             rec.summary = summary;
             rec
@@ -255,23 +243,14 @@ impl Discovery {
     /// Progress of a scan, running or finished.
     pub fn scan_progress(&self, id: u64) -> Result<ScanProgress, DiscoveryError> {
         if let Some(r) = lock(&self.scans.running).get(&id) {
-            let pct = percent(&r.progress);
-            let eta_seconds = r.started.filter(|_| (3..100).contains(&pct)).map(|s| {
-                let elapsed = s.elapsed().as_secs_f64();
-                (elapsed * f64::from(100 - pct) / f64::from(pct)).round() as u64
-            });
+            let p = r.progress;
             return Ok(ScanProgress {
                 id,
                 state: r.record.state.as_str().into(),
-                phase: if r.progress.phase.is_empty() {
-                    "waiting"
-                } else {
-                    r.progress.phase
-                }
-                .into(),
-                percent: pct,
-                hosts_found: r.progress.hosts_found as u64,
-                eta_seconds,
+                phase: p.map_or("waiting", |p| p.phase.as_str()).into(),
+                percent: p.map_or(0, |p| p.percent.clamp(0.0, 100.0) as u8),
+                hosts_found: p.map_or(0, |p| p.hosts_found as u64),
+                eta_seconds: p.and_then(|p| p.eta_ms).map(|ms| ms.div_ceil(1000)),
                 summary: r.record.summary.clone(),
             });
         }

@@ -183,18 +183,31 @@ pub struct Host {
 }
 
 impl Host {
-    /// The best name by precedence (DNS > DHCP > container > mDNS > NetBIOS > service).
+    /// The best name by precedence (DNS > DHCP > container > mDNS > NetBIOS > service), as
+    /// [`crate::discovery::names::best_hostname`] decides for the scanner.
     pub fn name(&self) -> Option<&str> {
         self.names.values().next().map(String::as_str)
     }
 
     /// The name, else the first address, else `host N`.
     pub fn label(&self) -> String {
-        match (self.name(), self.ips().next()) {
-            (Some(n), _) => n.to_string(),
-            (None, Some(ip)) => ip.to_string(),
-            (None, None) => format!("host {}", self.id),
-        }
+        use crate::discovery::names::{best_hostname, NameSource as N};
+        let fallback = self
+            .ips()
+            .next()
+            .map_or_else(|| format!("host {}", self.id), |ip| ip.to_string());
+        let candidates = self.names.iter().map(|(src, name)| {
+            let src = match src {
+                NameSource::Dns => N::Dns,
+                // A container name is what the host's DHCP-assigned name is elsewhere.
+                NameSource::Dhcp | NameSource::Docker => N::Dhcp,
+                NameSource::Mdns => N::Mdns,
+                NameSource::Netbios => N::Netbios,
+                NameSource::Service => N::Service,
+            };
+            (src, name.as_str())
+        });
+        best_hostname(candidates, &fallback).0
     }
 
     pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {

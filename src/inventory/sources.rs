@@ -92,6 +92,31 @@ pub fn from_scan_host(h: &HostReport, source: Source) -> Observation {
     o
 }
 
+/// What a closed traffic window knows about local hosts: addresses seen on the wire
+/// (with the MAC when the capture had Ethernet headers) and names from DNS answers
+/// (the traffic engine's IP → name table). For the traffic runner to send on
+/// `Discovery::traffic_sink`; the passive poll keeps only addresses inside the router's
+/// own subnets, so the Internet does not become hosts.
+pub fn from_traffic(seen: &[(IpAddr, Option<[u8; 6]>)], names: &[(IpAddr, &str)]) -> Vec<Observation> {
+    let mut out: Vec<Observation> = seen
+        .iter()
+        .map(|(ip, mac)| {
+            let mut o = Observation::new(Source::Traffic);
+            o.ip = Some(*ip);
+            o.mac = *mac;
+            o.vendor = mac.and_then(|m| vendor_of(Mac(m)));
+            o
+        })
+        .collect();
+    for (ip, name) in names {
+        let mut o = Observation::new(Source::Dns);
+        o.ip = Some(*ip);
+        o.names.push((NameSource::Dns, name.to_string()));
+        out.push(o);
+    }
+    out
+}
+
 /// An address of one of the router's own interfaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterAddress {

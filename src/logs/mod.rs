@@ -18,6 +18,7 @@ pub mod filterlog;
 pub mod framing;
 pub mod netfilter;
 pub mod sshd;
+pub mod stats;
 pub mod syslog;
 pub mod timestamp;
 

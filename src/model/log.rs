@@ -213,12 +213,22 @@ pub fn split_pri(pri: u8) -> Option<(Facility, Severity)> {
 }
 
 /// What the firewall decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FirewallAction {
     Pass,
     Block,
     Reject,
+}
+
+impl FirewallAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirewallAction::Pass => "pass",
+            FirewallAction::Block => "block",
+            FirewallAction::Reject => "reject",
+        }
+    }
 }
 
 /// Which way the packet was going, relative to the firewall.

@@ -1,15 +1,23 @@
 //! Plain data types shared by every subsystem: accounts, roles, sessions, API tokens,
-//! audit entries, parsed log events and the timestamp they are stamped with.
+//! audit entries, parsed log events, traffic summaries and the timestamp they are stamped with.
 //!
 //! Owns no I/O. The store persists these types; the web layer and the CLI create them.
 
 mod account;
 mod log;
+mod log_query;
+mod traffic;
 
 pub use account::{ApiToken, AuditEntry, Permission, Role, Session, User, BUILTIN_ROLES};
 pub use log::{
     split_pri, AuthEvent, AuthOutcome, DhcpEvent, DhcpFormat, Direction, Facility, FirewallAction,
     FirewallEvent, FirewallFormat, LogEvent, SdElement, Severity, SyslogHeader,
+};
+pub use log_query::{
+    HostFilter, IndexTerm, LogQuery, QueryError, RawLogQuery, StoredLog, Transport, MAX_TERM_BYTES,
+};
+pub use traffic::{
+    hll_estimate, hll_to_stored, merge_top, Percentiles, TopEntry, TopLists, TrafficCounters, TrafficSummary,
 };
 
 use serde::{Deserialize, Serialize};

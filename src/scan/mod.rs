@@ -7,6 +7,10 @@
 //! moves them. It never runs unless a user asks (CLI, button, API, schedule).
 
 mod probe;
+mod progress;
+
+use progress::Tracker;
+pub use progress::{overall, Phase, Progress};
 
 use crate::discovery::identify::HttpInfo;
 use crate::discovery::oui::{self, Mac};
@@ -45,6 +49,9 @@ pub struct ScanOptions {
     /// Time a quiet server gets to send a banner, and a probe to be answered.
     pub probe_timeout: Duration,
     pub resolve_names: bool,
+    /// Cancels the scan: probes not yet started are skipped and the report says
+    /// `cancelled` with what was found so far.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Default for ScanOptions {
@@ -56,6 +63,7 @@ impl Default for ScanOptions {
             connect_timeout: Duration::from_millis(1000),
             probe_timeout: Duration::from_millis(1500),
             resolve_names: true,
+            cancel: None,
         }
     }
 }
@@ -132,16 +140,11 @@ pub struct ScanReport {
     pub targets: usize,
     pub ports_per_host: usize,
     pub duration_ms: u64,
+    /// True when [`ScanOptions::cancel`] stopped the scan early.
+    pub cancelled: bool,
+    /// What the scan could not do and did instead (e.g. no raw sockets: no ICMP).
+    pub warnings: Vec<String>,
     pub hosts: Vec<HostReport>,
-}
-
-/// Progress of a running scan, for progress bars and SSE.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Progress {
-    pub phase: &'static str,
-    pub done: usize,
-    pub total: usize,
-    pub hosts_found: usize,
 }
 
 /// What a connection attempt showed.
@@ -167,16 +170,23 @@ struct HostState {
     open: Vec<u16>,
 }
 
-/// Runs a scan of `targets` to completion.
+impl ScanOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
+    }
+}
+
+/// Runs a scan of `targets` to completion (or until [`ScanOptions::cancel`] fires),
+/// calling `progress` as it goes.
 pub async fn scan(
     targets: Vec<IpAddr>,
     opts: ScanOptions,
     progress: impl Fn(Progress) + Send + Sync + 'static,
 ) -> ScanReport {
-    let started = Instant::now();
     let opts = Arc::new(opts);
     let global = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-    let progress = Arc::new(progress);
+    let progress = Arc::new(Tracker::new(progress));
+    progress.report(Phase::Liveness, 0, targets.len());
     let states: Arc<Mutex<BTreeMap<IpAddr, HostState>>> = Arc::default();
 
     // 1. Liveness: a few ports per address. Any answer (open or refused) proves the host;
@@ -201,8 +211,12 @@ pub async fn scan(
                 let permit = global.clone().acquire_owned().await;
                 let timeout = liveness_timeout(&slowest, opts.connect_timeout);
                 let slowest = slowest.clone();
+                let cancelled = opts.cancelled();
                 set.spawn(async move {
                     let _permit = permit;
+                    if cancelled {
+                        return (port, Reach::Silent);
+                    }
                     let reach = connect(SocketAddr::new(ip, port), timeout).await;
                     if let Reach::Open(rtt) | Reach::Refused(rtt) = reach {
                         slowest.fetch_max(rtt.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -226,13 +240,8 @@ pub async fn scan(
                 }
             }
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let found = states.lock().map(|s| s.len()).unwrap_or(0);
-            progress(Progress {
-                phase: "liveness",
-                done: n,
-                total,
-                hosts_found: found,
-            });
+            progress.set_hosts_found(states.lock().map(|s| s.len()).unwrap_or(0));
+            progress.report(Phase::Liveness, n, total);
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -276,11 +285,13 @@ pub async fn scan(
                 progress.clone(),
             );
             let known_open = already_open.contains(&port);
+            let opts = opts.clone();
             tasks.spawn(async move {
                 let open = known_open || {
                     let _h = per_host.acquire().await;
                     let _g = global.acquire().await;
-                    matches!(connect(SocketAddr::new(ip, port), timeout).await, Reach::Open(..))
+                    !opts.cancelled()
+                        && matches!(connect(SocketAddr::new(ip, port), timeout).await, Reach::Open(..))
                 };
                 if open && !known_open {
                     let mut st = states.lock().unwrap_or_else(|e| e.into_inner());
@@ -288,12 +299,7 @@ pub async fn scan(
                 }
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if n % 64 == 0 || n == total {
-                    progress(Progress {
-                        phase: "ports",
-                        done: n,
-                        total,
-                        hosts_found: 0,
-                    });
+                    progress.report(Phase::Ports, n, total);
                 }
             });
         }
@@ -301,6 +307,9 @@ pub async fn scan(
     while tasks.join_next().await.is_some() {}
 
     // 3. What runs on each open port; 4. names.
+    progress.set_hosts_found(live.len());
+    progress.report(Phase::Probes, 0, live.len());
+    let probed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut hosts = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for &ip in &live {
@@ -313,9 +322,13 @@ pub async fn scan(
         let (global, opts) = (global.clone(), opts.clone());
         let mac = neighbours.get(&ip).copied();
         let arp = arp_alive.contains(&ip);
+        let (progress, probed, total) = (progress.clone(), probed.clone(), live.len());
         tasks.spawn(async move {
             let mut ports = Vec::new();
             let mut set = tokio::task::JoinSet::new();
+            if opts.cancelled() {
+                open.clear();
+            }
             for port in open {
                 let global = global.clone();
                 let timeout = opts.probe_timeout;
@@ -345,6 +358,8 @@ pub async fn scan(
             // One service seen on two ports (SMB on 139 and 445) is listed once.
             let mut seen = std::collections::BTreeSet::new();
             services.retain(|m| seen.insert((m.name.clone(), m.evidence.clone())));
+            let n = probed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress.report(Phase::Probes, n, total);
             HostReport {
                 ip,
                 mac: mac.map(|m| m.to_string()),
@@ -363,16 +378,14 @@ pub async fn scan(
         }
     }
     hosts.sort_by_key(|h| h.ip);
-    progress(Progress {
-        phase: "done",
-        done: hosts.len(),
-        total: hosts.len(),
-        hosts_found: hosts.len(),
-    });
+    progress.set_hosts_found(hosts.len());
+    progress.report(Phase::Done, hosts.len(), hosts.len());
     ScanReport {
         targets: targets.len(),
         ports_per_host: opts.ports.len(),
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: progress.elapsed().as_millis() as u64,
+        cancelled: opts.cancelled(),
+        warnings: Vec::new(),
         hosts,
     }
 }

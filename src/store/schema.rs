@@ -8,7 +8,7 @@ use heed::types::Bytes;
 
 use super::table::{RawDb, Record, Table, TimeKey};
 use crate::inventory::{Host, HostEvent, ScanRecord};
-use crate::model::{ApiToken, AuditEntry, Role, Session, User};
+use crate::model::{ApiToken, AuditEntry, Role, Session, StoredLog, TrafficSummary, User};
 
 impl Record for User {
     /// 2: `created_at` in millis and `last_login` (schema v2).
@@ -24,6 +24,22 @@ impl Record for ApiToken {
     const VERSION: u8 = 1;
 }
 impl Record for AuditEntry {
+    const VERSION: u8 = 1;
+}
+impl Record for StoredLog {
+    const VERSION: u8 = 1;
+}
+
+/// The value of a `log_index` entry: nothing (the key is the entry). Written raw as an
+/// empty value by `logs`, never through [`Table::put`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IndexMark;
+
+impl Record for IndexMark {
+    const VERSION: u8 = 1;
+}
+
+impl Record for TrafficSummary {
     const VERSION: u8 = 1;
 }
 
@@ -64,6 +80,10 @@ pub(crate) const HOST_MACS: &str = "host_macs";
 pub(crate) const HOST_IPS: &str = "host_ips";
 pub(crate) const HOST_EVENTS: &str = "host_events";
 pub(crate) const SCANS: &str = "scans";
+pub(crate) const TRAFFIC_MINUTES: &str = "traffic_minutes";
+pub(crate) const TRAFFIC_HOURS: &str = "traffic_hours";
+pub(crate) const LOG_EVENTS: &str = "log_events";
+pub(crate) const LOG_INDEX: &str = "log_index";
 
 /// Every table of the store. Table handles are `Copy` and only usable inside
 /// [`super::Store::read`] / [`super::Store::write`] of the store they came from (heed
@@ -87,6 +107,14 @@ pub struct Tables {
     pub host_events: Table<TimeKey, HostEvent>,
     /// Key: scan id (increasing, so the history is in start order).
     pub scans: Table<u64, ScanRecord>,
+    /// One summary per closed window and interface; key time: the window's start.
+    pub traffic_minutes: Table<TimeKey, TrafficSummary>,
+    /// Minutes rolled up per hour (all interfaces merged); key time: the hour's start.
+    pub traffic_hours: Table<TimeKey, TrafficSummary>,
+    /// Received syslog lines by receive time.
+    pub log_events: Table<TimeKey, StoredLog>,
+    /// `[kind][term][event key]` → empty; see `store::logs`.
+    pub log_index: Table<Vec<u8>, IndexMark>,
 }
 
 impl Tables {
@@ -105,11 +133,15 @@ impl Tables {
             host_ips: Table::new(db(HOST_IPS)?, HOST_IPS),
             host_events: Table::new(db(HOST_EVENTS)?, HOST_EVENTS),
             scans: Table::new(db(SCANS)?, SCANS),
+            traffic_minutes: Table::new(db(TRAFFIC_MINUTES)?, TRAFFIC_MINUTES),
+            traffic_hours: Table::new(db(TRAFFIC_HOURS)?, TRAFFIC_HOURS),
+            log_events: Table::new(db(LOG_EVENTS)?, LOG_EVENTS),
+            log_index: Table::new(db(LOG_INDEX)?, LOG_INDEX),
         })
     }
 
     /// (name, raw database) of every table, for stats and emptiness checks.
-    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 11] {
+    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 15] {
         [
             (self.meta.name(), self.meta.raw()),
             (self.users.name(), self.users.raw()),
@@ -122,6 +154,10 @@ impl Tables {
             (self.host_ips.name(), self.host_ips.raw()),
             (self.host_events.name(), self.host_events.raw()),
             (self.scans.name(), self.scans.raw()),
+            (self.traffic_minutes.name(), self.traffic_minutes.raw()),
+            (self.traffic_hours.name(), self.traffic_hours.raw()),
+            (self.log_events.name(), self.log_events.raw()),
+            (self.log_index.name(), self.log_index.raw()),
         ]
     }
 }

@@ -60,7 +60,7 @@ impl sealed::Sealed for WriteTxn<'_> {
 impl Txn for WriteTxn<'_> {}
 
 impl WriteTxn<'_> {
-    fn note(&mut self, op: &'static str, e: heed::Error) -> StoreError {
+    pub(crate) fn note(&mut self, op: &'static str, e: heed::Error) -> StoreError {
         if is_map_full(&e) {
             self.map_full = true;
         }
@@ -90,6 +90,15 @@ impl Key for u64 {
     fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let b: [u8; 8] = bytes.try_into().map_err(|_| wrong_len(8, bytes))?;
         Ok(u64::from_be_bytes(b))
+    }
+}
+
+impl Key for Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
+        self.clone()
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        Ok(bytes.to_vec())
     }
 }
 
@@ -240,6 +249,17 @@ impl<K: Key, V: Record> Table<K, V> {
             .iter(txn.ro())
             .map_err(|e| StoreError::lmdb("reading", e))?;
         iter.map(|item| self.decode_entry(item)).collect()
+    }
+
+    /// Entries with `from <= key < to`, ascending, at most `limit`.
+    pub fn range(&self, txn: &impl Txn, from: &K, to: &K, limit: usize) -> Result<Vec<(K, V)>, StoreError> {
+        let (lo, hi) = (from.encode(), to.encode());
+        let range = (Bound::Included(lo.as_slice()), Bound::Excluded(hi.as_slice()));
+        let iter = self
+            .db
+            .range(txn.ro(), &range)
+            .map_err(|e| StoreError::lmdb("reading", e))?;
+        iter.take(limit).map(|item| self.decode_entry(item)).collect()
     }
 
     /// Up to `limit` entries with keys below `before` (all, if `None`), newest first: page

@@ -7,8 +7,12 @@
 //! qname/qtype only when the first question parses; rcode is the 4-bit header field over
 //! responses; NODATA is a NOERROR response without answers; qnames are lower-cased, without
 //! the trailing dot, the root is `.`, and bytes outside `!`..`~` are written `\DDD`.
+//!
+//! Beyond the reference schema: qnames aggregated to their last 2 and 3 labels (pktvisor's
+//! qname2/qname3), top qnames per error kind (NXDOMAIN, SERVFAIL, REFUSED, NODATA), top
+//! qnames by response bytes, and query/response byte totals for the size ratio.
 
-use super::sketch::{hll, TopN};
+use super::sketch::{hll, hll_merge, TopN};
 use datasketches::hll::HllSketch;
 use hickory_proto::op::Query;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -30,6 +34,7 @@ pub enum Transport {
 /// The parts of a message we count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    pub id: u16,
     pub response: bool,
     pub opcode: u8,
     pub rcode: u8,
@@ -42,6 +47,7 @@ impl Header {
         let h = msg.get(..12)?;
         let flags = u16::from_be_bytes([h[2], h[3]]);
         Some(Header {
+            id: u16::from_be_bytes([h[0], h[1]]),
             response: flags & 0x8000 != 0,
             opcode: ((flags >> 11) & 0xF) as u8,
             rcode: (flags & 0xF) as u8,
@@ -99,7 +105,19 @@ pub struct DnsStats {
     pub qtypes: BTreeMap<u16, u64>,
     pub qnames: HllSketch,
     pub top_qnames: TopN<String>,
+    pub top_qname2: TopN<String>,
+    pub top_qname3: TopN<String>,
+    pub top_nxdomain: TopN<String>,
+    pub top_servfail: TopN<String>,
+    pub top_refused: TopN<String>,
+    pub top_nodata: TopN<String>,
+    /// Responses' sizes (DNS message bytes) per qname.
+    pub top_response_bytes: TopN<String>,
+    pub query_bytes: u64,
+    pub response_bytes: u64,
     name_buf: String,
+    /// True when `name_buf` holds the first question of the last message.
+    name_valid: bool,
 }
 
 impl Default for DnsStats {
@@ -119,19 +137,31 @@ impl Default for DnsStats {
             qtypes: BTreeMap::new(),
             qnames: hll(),
             top_qnames: TopN::new(TopN::<String>::LARGE),
+            top_qname2: TopN::new(TopN::<String>::LARGE),
+            top_qname3: TopN::new(TopN::<String>::LARGE),
+            top_nxdomain: TopN::new(TopN::<String>::SMALL),
+            top_servfail: TopN::new(TopN::<String>::SMALL),
+            top_refused: TopN::new(TopN::<String>::SMALL),
+            top_nodata: TopN::new(TopN::<String>::SMALL),
+            top_response_bytes: TopN::new(TopN::<String>::LARGE),
+            query_bytes: 0,
+            response_bytes: 0,
             name_buf: String::with_capacity(256),
+            name_valid: false,
         }
     }
 }
 
 impl DnsStats {
-    /// Counts one message (a UDP payload or a reassembled TCP message).
-    pub fn ingest(&mut self, msg: &[u8], transport: Transport) {
+    /// Counts one message (a UDP payload or a reassembled TCP message) and returns its
+    /// header; [`DnsStats::last_qname`] then gives its first question's name.
+    pub fn ingest(&mut self, msg: &[u8], transport: Transport) -> Option<Header> {
+        self.name_valid = false;
         let Some(h) = Header::parse(msg) else {
             if matches!(transport, Transport::Udp { .. }) {
                 self.too_short += 1;
             }
-            return;
+            return None;
         };
         self.messages += 1;
         match transport {
@@ -143,13 +173,16 @@ impl DnsStats {
             }
             Transport::Tcp => self.tcp_messages += 1,
         }
+        let size = msg.len() as u64;
         if h.response {
+            self.response_bytes += size;
             self.responses += 1;
             self.rcodes[usize::from(h.rcode)] += 1;
             if h.rcode == 0 && h.ancount == 0 {
                 self.nodata += 1;
             }
         } else {
+            self.query_bytes += size;
             self.queries += 1;
         }
         if h.opcode != 0 {
@@ -162,12 +195,70 @@ impl DnsStats {
         };
         match qtype {
             Some(t) => {
+                self.name_valid = true;
                 *self.qtypes.entry(t).or_insert(0) += 1;
-                self.qnames.update(self.name_buf.as_str());
-                self.top_qnames.add_ref(self.name_buf.as_str(), 1);
+                let name = self.name_buf.as_str();
+                self.qnames.update(name);
+                self.top_qnames.add_ref(name, 1);
+                let (q2, q3) = aggregate_labels(name);
+                self.top_qname2.add_ref(q2, 1);
+                if let Some(q3) = q3 {
+                    self.top_qname3.add_ref(q3, 1);
+                }
+                if h.response {
+                    self.top_response_bytes.add_ref(name, size);
+                    match h.rcode {
+                        0 if h.ancount == 0 => self.top_nodata.add_ref(name, 1),
+                        2 => self.top_servfail.add_ref(name, 1),
+                        3 => self.top_nxdomain.add_ref(name, 1),
+                        5 => self.top_refused.add_ref(name, 1),
+                        _ => {}
+                    }
+                }
             }
             None => self.question_unparsed += 1,
         }
+        Some(h)
+    }
+
+    /// The normalised first-question name of the message ingested last, if it parsed.
+    pub fn last_qname(&self) -> Option<&str> {
+        self.name_valid.then_some(self.name_buf.as_str())
+    }
+
+    /// Response bytes per query byte (DNS message sizes), `None` without queries.
+    pub fn response_query_ratio(&self) -> Option<f64> {
+        (self.query_bytes > 0).then(|| self.response_bytes as f64 / self.query_bytes as f64)
+    }
+
+    pub fn merge_from(&mut self, o: &DnsStats) {
+        self.messages += o.messages;
+        self.udp_messages += o.udp_messages;
+        self.tcp_messages += o.tcp_messages;
+        self.udp_incomplete += o.udp_incomplete;
+        self.too_short += o.too_short;
+        self.queries += o.queries;
+        self.responses += o.responses;
+        for (a, b) in self.rcodes.iter_mut().zip(o.rcodes.iter()) {
+            *a += b;
+        }
+        self.nodata += o.nodata;
+        self.opcode_nonzero += o.opcode_nonzero;
+        self.question_unparsed += o.question_unparsed;
+        for (t, n) in &o.qtypes {
+            *self.qtypes.entry(*t).or_insert(0) += n;
+        }
+        hll_merge(&mut self.qnames, &o.qnames);
+        self.top_qnames.merge_from(&o.top_qnames);
+        self.top_qname2.merge_from(&o.top_qname2);
+        self.top_qname3.merge_from(&o.top_qname3);
+        self.top_nxdomain.merge_from(&o.top_nxdomain);
+        self.top_servfail.merge_from(&o.top_servfail);
+        self.top_refused.merge_from(&o.top_refused);
+        self.top_nodata.merge_from(&o.top_nodata);
+        self.top_response_bytes.merge_from(&o.top_response_bytes);
+        self.query_bytes += o.query_bytes;
+        self.response_bytes += o.response_bytes;
     }
 
     pub fn rcode_name(rcode: usize) -> String {
@@ -175,6 +266,33 @@ impl DnsStats {
             .get(rcode)
             .map(|s| s.to_string())
             .unwrap_or_else(|| format!("RCODE{rcode}"))
+    }
+}
+
+/// A normalised name cut to its last 2 labels, and to its last 3 when it has at least 3
+/// (pktvisor's qname2/qname3). Escaped dots (`\.`) are inside labels, not separators.
+pub fn aggregate_labels(name: &str) -> (&str, Option<&str>) {
+    let b = name.as_bytes();
+    // Start offsets of the last three labels, found from the left (escapes run forward).
+    let mut starts = [0usize; 3];
+    let mut labels = 1;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'.' if i + 1 < b.len() => {
+                starts = [starts[1], starts[2], i + 1];
+                labels += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let at = |n: usize| &name[starts[3 - n]..];
+    match labels {
+        0..=2 => (name, None),
+        3 => (at(2), Some(name)),
+        _ => (at(2), Some(at(3))),
     }
 }
 
@@ -196,6 +314,24 @@ mod tests {
         v.extend_from_slice(&qtype.to_be_bytes());
         v.extend_from_slice(&[0, 1]);
         v
+    }
+
+    #[test]
+    fn names_aggregate_to_two_and_three_labels() {
+        assert_eq!(
+            aggregate_labels("a.b.example.com"),
+            ("example.com", Some("b.example.com"))
+        );
+        assert_eq!(
+            aggregate_labels("b.example.com"),
+            ("example.com", Some("b.example.com"))
+        );
+        assert_eq!(aggregate_labels("example.com"), ("example.com", None));
+        assert_eq!(
+            aggregate_labels("x\\.y.example.com"),
+            ("example.com", Some("x\\.y.example.com"))
+        );
+        assert_eq!(aggregate_labels("."), (".", None));
     }
 
     #[test]

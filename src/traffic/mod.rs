@@ -6,12 +6,20 @@
 //! - [`window`]: [`window::Engine`] (ingest, windows closing by `now`) and [`window::Window`].
 //! - [`flows`]: bidirectional 5-tuple flow table, bounded, idle expiry.
 //! - [`dns`] and [`tcp_dns`]: DNS message statistics; TCP stream reassembly for DNS.
+//! - [`dns_xact`]: DNS query↔response matching, latency, timeouts, by direction.
+//! - [`names`]: the IP → name table learnt from DNS answers (labels for flows and hosts).
+//! - [`direction`]: in/out/internal/external relative to the host spec.
+//! - [`dhcp`]: DHCPv4/v6 message types and clients.
 //! - [`sketch`]: HLL / KLL / frequent-items parameters (Apache DataSketches port).
 //! - [`report`]: a window as JSON (the pcap oracle's schema) or as readable text.
 
 pub mod decode;
+pub mod dhcp;
+pub mod direction;
 pub mod dns;
+pub mod dns_xact;
 pub mod flows;
+pub mod names;
 pub mod report;
 pub mod sketch;
 pub mod tcp_dns;

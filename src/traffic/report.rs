@@ -3,9 +3,12 @@
 //! text summary. Pure formatting, no I/O.
 
 use super::decode::Malformed;
+use super::dhcp::{v4_type_name, v6_type_name, DhcpStats};
+use super::direction::Direction;
 use super::dns::DnsStats;
+use super::dns_xact::{XactDirection, XactStats};
 use super::sketch::{hll_count, Quantiles, TopN};
-use super::window::Window;
+use super::window::{GeoTops, Window};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
@@ -40,6 +43,99 @@ fn top_json<T: Eq + std::hash::Hash + Clone + Ord + Serialize>(t: &TopN<T>) -> V
         .map(|(k, v)| json!({"key": k, "value": v}))
         .collect();
     json!({"entries": entries, "exact": t.is_exact()})
+}
+
+/// Top list of keys shown by their `Display` form (names, labels).
+fn top_json_display<T: Eq + std::hash::Hash + Clone + Ord + std::fmt::Display>(t: &TopN<T>) -> Value {
+    let entries: Vec<Value> = t
+        .top(TOP)
+        .into_iter()
+        .map(|(k, v)| json!({"key": k.to_string(), "value": v}))
+        .collect();
+    json!({"entries": entries, "exact": t.is_exact()})
+}
+
+fn direction_json(w: &Window) -> Value {
+    if !w.direction_known {
+        return Value::Null;
+    }
+    let mut m = Map::new();
+    for d in Direction::ALL {
+        m.insert(
+            d.name().into(),
+            json!({"packets": w.direction.packets(d), "bytes": w.direction.bytes(d)}),
+        );
+    }
+    Value::Object(m)
+}
+
+fn geo_json(g: &GeoTops) -> Value {
+    json!({
+        "lookups": g.lookups,
+        "unknown": g.unknown,
+        "top10_asns_by_packets": top_json_display(&g.asn_packets),
+        "top10_asns_by_bytes": top_json_display(&g.asn_bytes),
+        "top10_countries_by_packets": top_json_display(&g.country_packets),
+        "top10_countries_by_bytes": top_json_display(&g.country_bytes),
+        "top10_cities_by_packets": top_json_display(&g.city_packets),
+        "top10_cities_by_bytes": top_json_display(&g.city_bytes),
+    })
+}
+
+fn type_counts(types: &[u64; 256], name: fn(u8) -> String) -> Map<String, Value> {
+    (0..=255u8)
+        .filter(|t| types[usize::from(*t)] > 0)
+        .map(|t| (name(t), json!(types[usize::from(t)])))
+        .collect()
+}
+
+fn dhcp_json(d: &DhcpStats) -> Value {
+    json!({
+        "v4": {
+            "messages": d.v4_messages,
+            "malformed": d.v4_malformed,
+            "types": type_counts(&d.v4_types, v4_type_name),
+            "top10_clients": top_json(&d.v4_clients),
+        },
+        "v6": {
+            "messages": d.v6_messages,
+            "malformed": d.v6_malformed,
+            "types": type_counts(&d.v6_types, v6_type_name),
+            "top10_clients": top_json(&d.v6_clients),
+        },
+    })
+}
+
+fn xact_json(x: &XactStats) -> Value {
+    let mut by_dir = Map::new();
+    for d in XactDirection::ALL {
+        let i = d as usize;
+        by_dir.insert(
+            d.name().into(),
+            json!({"completed": x.completed[i], "latency_us": quantiles_json(&x.latency_us[i])}),
+        );
+    }
+    let slowest: Vec<Value> = x
+        .slowest
+        .iter()
+        .map(|s| {
+            json!({
+                "latency_us": s.latency_us,
+                "qname": s.qname.as_deref(),
+                "client": s.client,
+                "server": s.server,
+                "query_time_ns": s.at.0,
+            })
+        })
+        .collect();
+    json!({
+        "completed": x.total(),
+        "timeouts": x.timeouts,
+        "unmatched_responses": x.unmatched_responses,
+        "pending_evicted": x.evicted,
+        "by_direction": by_dir,
+        "slowest": slowest,
+    })
 }
 
 fn quantiles_json(q: &Quantiles) -> Value {
@@ -86,6 +182,16 @@ fn dns_json(d: &DnsStats, ports: &[u16]) -> Value {
         "qtype_all_messages": qtypes,
         "distinct_qnames": hll_count(&d.qnames),
         "top10_qnames_all_messages": top_json(&d.top_qnames),
+        "top10_qname2": top_json(&d.top_qname2),
+        "top10_qname3": top_json(&d.top_qname3),
+        "top10_nxdomain_qnames": top_json(&d.top_nxdomain),
+        "top10_servfail_qnames": top_json(&d.top_servfail),
+        "top10_refused_qnames": top_json(&d.top_refused),
+        "top10_nodata_qnames": top_json(&d.top_nodata),
+        "top10_qnames_by_response_bytes": top_json(&d.top_response_bytes),
+        "query_bytes": d.query_bytes,
+        "response_bytes": d.response_bytes,
+        "response_query_size_ratio": d.response_query_ratio(),
     })
 }
 
@@ -164,6 +270,16 @@ pub fn to_json(w: &Window, input: &InputInfo, dns_ports: &[u16]) -> Value {
             "active": w.flows_active,
         },
         "dns": dns_json(&w.dns, dns_ports),
+        "dns_transactions": xact_json(&w.dns_xact),
+        "direction": direction_json(w),
+        "geo": geo_json(&w.geo),
+        "dhcp": dhcp_json(&w.dhcp),
+        "ip_names": w.ip_names.iter().map(|(ip, n)| (ip.to_string(), json!(n.as_ref()))).collect::<Map<String, Value>>(),
+        "sampling": {
+            "deep_packets": w.deep_packets,
+            "deep_skipped": w.deep_skipped,
+            "deep_keep_min": w.deep_keep_min,
+        },
     })
 }
 
@@ -188,6 +304,130 @@ fn top_rows<T: Eq + std::hash::Hash + Clone + Ord + ToString>(t: &TopN<T>) -> Ve
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Top IPs with their DNS names where known.
+fn top_ip_rows(t: &TopN<std::net::IpAddr>, w: &Window) -> Vec<(String, String)> {
+    t.top(TOP)
+        .into_iter()
+        .map(|(ip, v)| {
+            let label = match w.ip_names.iter().find(|(i, _)| *i == ip) {
+                Some((_, name)) => format!("{ip} ({name})"),
+                None => ip.to_string(),
+            };
+            (label, v.to_string())
+        })
+        .collect()
+}
+
+fn extra_text(out: &mut String, w: &Window) {
+    if w.direction_known {
+        let rows: Vec<(String, String)> = Direction::ALL
+            .iter()
+            .map(|d| {
+                kv(
+                    d.name(),
+                    format!(
+                        "{} packets, {} bytes",
+                        w.direction.packets(*d),
+                        w.direction.bytes(*d)
+                    ),
+                )
+            })
+            .collect();
+        table(out, "Direction (relative to the host spec)", &rows);
+    }
+    let g = &w.geo;
+    if g.lookups > 0 {
+        table(out, "Top countries by packets", &top_rows(&g.country_packets));
+        table(out, "Top cities by packets", &top_rows(&g.city_packets));
+        table(out, "Top ASNs by packets", &top_rows(&g.asn_packets));
+        table(out, "Top ASNs by bytes", &top_rows(&g.asn_bytes));
+    }
+    let h = &w.dhcp;
+    if h.v4_messages + h.v4_malformed > 0 {
+        let mut rows: Vec<(String, String)> = (0..=255u8)
+            .filter(|t| h.v4_types[usize::from(*t)] > 0)
+            .map(|t| (v4_type_name(t), h.v4_types[usize::from(t)].to_string()))
+            .collect();
+        rows.push(kv("malformed", h.v4_malformed));
+        table(out, "DHCPv4 messages", &rows);
+        table(out, "Top DHCPv4 clients (MAC)", &top_rows(&h.v4_clients));
+    }
+    if h.v6_messages + h.v6_malformed > 0 {
+        let mut rows: Vec<(String, String)> = (0..=255u8)
+            .filter(|t| h.v6_types[usize::from(*t)] > 0)
+            .map(|t| (v6_type_name(t), h.v6_types[usize::from(t)].to_string()))
+            .collect();
+        rows.push(kv("malformed", h.v6_malformed));
+        table(out, "DHCPv6 messages", &rows);
+        table(out, "Top DHCPv6 clients (DUID)", &top_rows(&h.v6_clients));
+    }
+    if w.deep_skipped > 0 {
+        table(
+            out,
+            "Deep-analysis sampling",
+            &[
+                kv("packets analysed", w.deep_packets),
+                kv("packets sampled out", w.deep_skipped),
+                kv("lowest kept fraction", format!("{:.3}", w.deep_keep_min)),
+            ],
+        );
+    }
+}
+
+fn dns_extra_text(out: &mut String, d: &DnsStats, x: &XactStats) {
+    table(out, "Top qnames (2 labels)", &top_rows(&d.top_qname2));
+    table(out, "Top qnames (3 labels)", &top_rows(&d.top_qname3));
+    table(out, "Top NXDOMAIN qnames", &top_rows(&d.top_nxdomain));
+    table(out, "Top SERVFAIL qnames", &top_rows(&d.top_servfail));
+    table(out, "Top REFUSED qnames", &top_rows(&d.top_refused));
+    table(out, "Top NODATA qnames", &top_rows(&d.top_nodata));
+    table(
+        out,
+        "Top qnames by response bytes",
+        &top_rows(&d.top_response_bytes),
+    );
+    let mut rows = vec![
+        kv("completed", x.total()),
+        kv("timeouts", x.timeouts),
+        kv("responses without query", x.unmatched_responses),
+    ];
+    if let Some(r) = d.response_query_ratio() {
+        rows.push(kv("response/query bytes", format!("{r:.2}")));
+    }
+    for dir in XactDirection::ALL {
+        let i = dir as usize;
+        if x.completed[i] == 0 {
+            continue;
+        }
+        let q = &x.latency_us[i];
+        let p = |r: f64| {
+            q.quantile(r)
+                .map_or("-".to_string(), |v| format!("{:.1} ms", v as f64 / 1000.0))
+        };
+        rows.push(kv(
+            &format!("{} latency p50/p90/p99", dir.name()),
+            format!("{} / {} / {} ({})", p(0.5), p(0.9), p(0.99), x.completed[i]),
+        ));
+    }
+    table(out, "DNS transactions", &rows);
+    let slow: Vec<(String, String)> = x
+        .slowest
+        .iter()
+        .map(|s| {
+            (
+                format!(
+                    "{} → {} {}",
+                    s.client,
+                    s.server,
+                    s.qname.as_deref().unwrap_or("?")
+                ),
+                format!("{:.1} ms", s.latency_us as f64 / 1000.0),
+            )
+        })
+        .collect();
+    table(out, "Slowest DNS transactions", &slow);
 }
 
 /// The readable summary printed without `--json`.
@@ -237,18 +477,22 @@ pub fn to_text(w: &Window, input: &InputInfo, dns_ports: &[u16]) -> String {
     table(
         &mut out,
         "Top source IPs by packets",
-        &top_rows(&w.top_src_packets),
+        &top_ip_rows(&w.top_src_packets, w),
     );
-    table(&mut out, "Top source IPs by bytes", &top_rows(&w.top_src_bytes));
+    table(
+        &mut out,
+        "Top source IPs by bytes",
+        &top_ip_rows(&w.top_src_bytes, w),
+    );
     table(
         &mut out,
         "Top destination IPs by packets",
-        &top_rows(&w.top_dst_packets),
+        &top_ip_rows(&w.top_dst_packets, w),
     );
     table(
         &mut out,
         "Top destination IPs by bytes",
-        &top_rows(&w.top_dst_bytes),
+        &top_ip_rows(&w.top_dst_bytes, w),
     );
     table(
         &mut out,
@@ -274,6 +518,8 @@ pub fn to_text(w: &Window, input: &InputInfo, dns_ports: &[u16]) -> String {
             ],
         );
         table(&mut out, "Top qnames", &top_rows(&d.top_qnames));
+        dns_extra_text(&mut out, d, &w.dns_xact);
     }
+    extra_text(&mut out, w);
     out
 }

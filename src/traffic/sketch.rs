@@ -4,7 +4,7 @@
 
 use datasketches::common::SearchCriteria;
 use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
-use datasketches::hll::{HllSketch, HllType};
+use datasketches::hll::{HllSketch, HllType, HllUnion};
 use datasketches::kll::KllSketch;
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -21,6 +21,14 @@ pub fn hll() -> HllSketch {
 /// The HLL estimate as an integer (the sketch is exact up to rounding for small counts).
 pub fn hll_count(s: &HllSketch) -> u64 {
     s.estimate().round().max(0.0) as u64
+}
+
+/// Folds `other` into `into` (HLL union; the result keeps our parameters).
+pub fn hll_merge(into: &mut HllSketch, other: &HllSketch) {
+    let mut u = HllUnion::new(HLL_LG_K).unwrap_or_else(|_| unreachable!("valid HLL params"));
+    u.update(into);
+    u.update(other);
+    *into = u.to_sketch(HllType::Hll8);
 }
 
 /// Heavy hitters: a frequent-items sketch. Counts are exact while the number of distinct
@@ -68,6 +76,11 @@ impl<T: Eq + Hash + Clone + Ord> TopN<T> {
         rows
     }
 
+    /// Adds another sketch's counts (DataSketches merge: the error bounds add up).
+    pub fn merge_from(&mut self, other: &TopN<T>) {
+        self.sketch.merge(&other.sketch);
+    }
+
     /// True while every count is exact (no key has been purged).
     pub fn is_exact(&self) -> bool {
         self.sketch.maximum_error() == 0
@@ -93,6 +106,12 @@ impl Quantiles {
 
     pub fn add(&mut self, v: u64) {
         self.sketch.update(v);
+    }
+
+    /// Merges another sketch of the same `k` (KLL merge). Sketches of different `k` only
+    /// come from a programming error; the other one is then ignored.
+    pub fn merge_from(&mut self, other: &Quantiles) {
+        let _ = self.sketch.merge(&other.sketch);
     }
 
     pub fn count(&self) -> u64 {
@@ -139,6 +158,37 @@ mod tests {
         assert_eq!(q.quantile(0.5), Some(20));
         assert_eq!(q.quantile(0.9), Some(40));
         assert_eq!(Quantiles::new(200).quantile(0.5), None);
+    }
+
+    #[test]
+    fn merges_equal_the_whole_stream() {
+        let (mut a, mut b, mut whole) = (hll(), hll(), hll());
+        let (mut qa, mut qb, mut qw) = (Quantiles::new(200), Quantiles::new(200), Quantiles::new(200));
+        let (mut ta, mut tb) = (TopN::<u16>::new(64), TopN::<u16>::new(64));
+        for i in 0..20_000u32 {
+            let (h, q, t) = if i % 3 == 0 {
+                (&mut a, &mut qa, &mut ta)
+            } else {
+                (&mut b, &mut qb, &mut tb)
+            };
+            h.update(i);
+            whole.update(i);
+            q.add(u64::from(i));
+            qw.add(u64::from(i));
+            t.add((i % 7) as u16, 1);
+        }
+        hll_merge(&mut a, &b);
+        let (m, w) = (hll_count(&a) as f64, hll_count(&whole) as f64);
+        assert!(
+            (m - w).abs() < 0.01 * w && (m - 20_000.0).abs() < 0.02 * 20_000.0,
+            "{m} vs {w}"
+        );
+        qa.merge_from(&qb);
+        assert_eq!(qa.count(), 20_000);
+        let (m, w) = (qa.quantile(0.5).unwrap() as f64, qw.quantile(0.5).unwrap() as f64);
+        assert!((m - w).abs() < 0.02 * 20_000.0, "{m} vs {w}");
+        ta.merge_from(&tb);
+        assert_eq!(ta.top(1), vec![(0, 2858)]);
     }
 
     #[test]

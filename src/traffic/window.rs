@@ -2,17 +2,30 @@
 //! packets, feeds the live window, the flow table and the DNS reassembler, and closes
 //! windows as `now` (packet time) passes period boundaries. Sans-IO: packets and `now` in,
 //! summaries out.
+//!
+//! Plain counters (packets, bytes, protocols, direction, top IPs/ports, geo, DHCP) are exact
+//! for every packet. Deep analysis (flows, DNS) is sampled by flow above
+//! [`TrafficConfig::deep_sample_above_pps`]; see [`DeepSampler`]. [`Window::merge_from`]
+//! combines windows (a range of periods, or several interfaces' engines).
 
 use super::decode::{decode, Decoded, Malformed, IPPROTO_ICMP, IPPROTO_ICMPV6, L3};
 use super::decode::{IPPROTO_TCP, IPPROTO_UDP};
+use super::dhcp::DhcpStats;
+use super::direction::{DirectionCounts, HostSpec};
 use super::dns::{DnsStats, Transport};
-use super::flows::{FlowLimits, FlowTable};
-use super::sketch::{hll, Quantiles, TopN};
+use super::dns_xact::{PendingQueries, XactStats};
+use super::flows::{FlowKey, FlowLimits, FlowTable};
+use super::names::NameTable;
+use super::sketch::{hll, hll_merge, Quantiles, TopN};
 use super::tcp_dns::{StreamKey, TcpDnsStreams};
 use crate::capture::{PacketTime, RawPacket};
+use crate::geo::GeoDb;
 use datasketches::hll::HllSketch;
+use ipnet::IpNet;
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the engine is asked to do.
@@ -26,6 +39,19 @@ pub struct TrafficConfig {
     pub keep_closed: usize,
     pub flows: FlowLimits,
     pub max_tcp_dns_streams: usize,
+    /// The local networks ("us"): direction in/out/internal/external and DNS transaction
+    /// sides are relative to them. Empty: no direction is known.
+    pub host_spec: Vec<IpNet>,
+    /// Geo/ASN lookups for the top ASN/country/city lists; `None` leaves them empty.
+    pub geo: Option<Arc<GeoDb>>,
+    /// Above this packet rate (per second of packet time) flows and DNS are sampled by flow.
+    pub deep_sample_above_pps: Option<u64>,
+    /// A DNS query without a response after this long counts as a timeout.
+    pub dns_timeout: Duration,
+    /// DNS queries waiting for a response, at most.
+    pub max_pending_dns: usize,
+    /// Entries of the IP → name table built from DNS answers.
+    pub max_names: usize,
 }
 
 impl Default for TrafficConfig {
@@ -36,6 +62,12 @@ impl Default for TrafficConfig {
             keep_closed: 5,
             flows: FlowLimits::default(),
             max_tcp_dns_streams: 65_536,
+            host_spec: Vec::new(),
+            geo: None,
+            deep_sample_above_pps: None,
+            dns_timeout: Duration::from_secs(5),
+            max_pending_dns: 65_536,
+            max_names: 65_536,
         }
     }
 }
@@ -87,6 +119,142 @@ impl RateSampler {
             self.count = 0;
         }
     }
+
+    /// Merges the finished seconds of `o` (a second still in progress there is not seen).
+    fn merge_from(&mut self, o: &RateSampler) {
+        self.per_second.merge_from(&o.per_second);
+    }
+}
+
+/// Heavy hitters by ASN, country and city of the remote endpoints (labels from
+/// [`GeoDb`]); exact counters of lookups.
+pub struct GeoTops {
+    pub asn_packets: TopN<Arc<str>>,
+    pub asn_bytes: TopN<Arc<str>>,
+    pub country_packets: TopN<Arc<str>>,
+    pub country_bytes: TopN<Arc<str>>,
+    pub city_packets: TopN<Arc<str>>,
+    pub city_bytes: TopN<Arc<str>>,
+    /// Endpoints looked up, and those the databases did not know (no country).
+    pub lookups: u64,
+    pub unknown: u64,
+}
+
+impl Default for GeoTops {
+    fn default() -> Self {
+        GeoTops {
+            asn_packets: TopN::new(TopN::<Arc<str>>::SMALL),
+            asn_bytes: TopN::new(TopN::<Arc<str>>::SMALL),
+            country_packets: TopN::new(TopN::<Arc<str>>::SMALL),
+            country_bytes: TopN::new(TopN::<Arc<str>>::SMALL),
+            city_packets: TopN::new(TopN::<Arc<str>>::SMALL),
+            city_bytes: TopN::new(TopN::<Arc<str>>::SMALL),
+            lookups: 0,
+            unknown: 0,
+        }
+    }
+}
+
+impl GeoTops {
+    /// Counts the remote endpoints of a packet: with a host spec, the addresses outside it;
+    /// without one, both (private addresses then count at the home location).
+    fn count(&mut self, geo: &GeoDb, spec: &HostSpec, src: IpAddr, dst: IpAddr, wire: u64) {
+        for ip in [src, dst] {
+            if spec.contains(&ip) {
+                continue;
+            }
+            self.lookups += 1;
+            let g = geo.lookup(ip);
+            if g.country_iso.is_none() {
+                self.unknown += 1;
+            }
+            for (key, p, b) in [
+                (&g.asn_key, &mut self.asn_packets, &mut self.asn_bytes),
+                (&g.country_iso, &mut self.country_packets, &mut self.country_bytes),
+                (&g.city_key, &mut self.city_packets, &mut self.city_bytes),
+            ] {
+                if let Some(k) = key {
+                    p.add(k.clone(), 1);
+                    b.add(k.clone(), wire);
+                }
+            }
+        }
+    }
+
+    fn merge_from(&mut self, o: &GeoTops) {
+        self.asn_packets.merge_from(&o.asn_packets);
+        self.asn_bytes.merge_from(&o.asn_bytes);
+        self.country_packets.merge_from(&o.country_packets);
+        self.country_bytes.merge_from(&o.country_bytes);
+        self.city_packets.merge_from(&o.city_packets);
+        self.city_bytes.merge_from(&o.city_bytes);
+        self.lookups += o.lookups;
+        self.unknown += o.unknown;
+    }
+}
+
+/// Deep-analysis sampling (pktvisor's max-deep-sample). When the previous second of packet
+/// time carried more than the threshold, the current second keeps only flows whose key
+/// hash falls below `threshold / rate` of the hash space.
+///
+/// By flow hash rather than every k-th packet: a kept flow keeps all its packets, so its
+/// counters, TCP state and DNS query↔response pairs stay whole (both directions share the
+/// canonical key), and since a lower keep fraction keeps a subset of the flows a higher
+/// one keeps, a flow sampled out at a peak was never half-counted before it. The hash is
+/// seeded with a constant so the same capture always gives the same sample.
+pub struct DeepSampler {
+    threshold: Option<u64>,
+    hasher: foldhash::fast::FixedState,
+    second: Option<u64>,
+    count: u64,
+    /// Kept fraction in 1/1024ths (1024: everything).
+    keep: u64,
+}
+
+impl DeepSampler {
+    const SCALE: u64 = 1024;
+
+    fn new(threshold: Option<u64>) -> Self {
+        DeepSampler {
+            threshold,
+            hasher: foldhash::fast::FixedState::with_seed(0x6761_7465_7761_7463),
+            second: None,
+            count: 0,
+            keep: Self::SCALE,
+        }
+    }
+
+    /// The fraction kept now (1.0 without sampling).
+    pub fn keep_fraction(&self) -> f64 {
+        self.keep as f64 / Self::SCALE as f64
+    }
+
+    /// Accounts a packet of time `now` and says whether its flow is analysed.
+    fn keep(&mut self, now: PacketTime, key: &FlowKey) -> bool {
+        let Some(threshold) = self.threshold else {
+            return true;
+        };
+        let sec = now.as_secs();
+        match self.second {
+            Some(s) if s == sec => self.count += 1,
+            Some(s) if sec < s => self.count += 1,
+            Some(s) => {
+                // One quiet second in between means the rate is back under any threshold.
+                self.keep = if sec == s + 1 && self.count > threshold {
+                    (threshold.saturating_mul(Self::SCALE) / self.count).max(1)
+                } else {
+                    Self::SCALE
+                };
+                self.second = Some(sec);
+                self.count = 1;
+            }
+            None => {
+                self.second = Some(sec);
+                self.count = 1;
+            }
+        }
+        self.keep >= Self::SCALE || (self.hasher.hash_one(key) >> 54) < self.keep
+    }
 }
 
 /// One period's aggregates.
@@ -127,6 +295,19 @@ pub struct Window {
     pub sizes_wire: Quantiles,
     pub rate: RateSampler,
     pub dns: DnsStats,
+    /// Packets per direction relative to the host spec (`direction_known` when there is one).
+    pub direction: DirectionCounts,
+    pub direction_known: bool,
+    pub geo: GeoTops,
+    pub dhcp: DhcpStats,
+    pub dns_xact: XactStats,
+    /// Names (from DNS answers) of the addresses in the top lists, at the window's end.
+    pub ip_names: Vec<(IpAddr, Arc<str>)>,
+    /// IP packets given to flow and DNS analysis, and those sampled out.
+    pub deep_packets: u64,
+    pub deep_skipped: u64,
+    /// The smallest kept fraction during the window (1.0: no sampling).
+    pub deep_keep_min: f64,
     /// Flow-table figures at the time the window closed (or now, for the live one).
     pub flows_distinct: u64,
     pub flows_created: u64,
@@ -176,6 +357,15 @@ impl Default for Window {
             sizes_wire: Quantiles::new(Quantiles::FINE),
             rate: RateSampler::new(),
             dns: DnsStats::default(),
+            direction: DirectionCounts::default(),
+            direction_known: false,
+            geo: GeoTops::default(),
+            dhcp: DhcpStats::default(),
+            dns_xact: XactStats::default(),
+            ip_names: Vec::new(),
+            deep_packets: 0,
+            deep_skipped: 0,
+            deep_keep_min: 1.0,
             flows_distinct: 0,
             flows_created: 0,
             flows_restarted: 0,
@@ -267,6 +457,95 @@ impl Window {
         self.icmpv4 + self.icmpv6
     }
 
+    /// Adds `o` into this window: exact counters add, HLLs unite, KLL and frequent-items
+    /// sketches merge, the time range widens. Flow figures add up too, so `flows_distinct`
+    /// of merged windows counts a 5-tuple once per window it was seen in.
+    pub fn merge_from(&mut self, o: &Window) {
+        self.start = match (self.start, o.start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.end = self.end.max(o.end);
+        self.packets += o.packets;
+        self.bytes_wire += o.bytes_wire;
+        self.bytes_captured += o.bytes_captured;
+        self.snaplen_truncated += o.snaplen_truncated;
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.non_ip += o.non_ip;
+        self.malformed_ip += o.malformed_ip;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmpv4 += o.icmpv4;
+        self.icmpv6 += o.icmpv6;
+        self.other += o.other;
+        self.l4_tcp += o.l4_tcp;
+        self.l4_udp += o.l4_udp;
+        self.l4_other += o.l4_other;
+        self.fragments += o.fragments;
+        self.non_first_fragments += o.non_first_fragments;
+        self.vlan_tagged += o.vlan_tagged;
+        self.tcp_syn += o.tcp_syn;
+        self.tcp_synack += o.tcp_synack;
+        self.tcp_rst += o.tcp_rst;
+        for (a, b) in self.malformed.iter_mut().zip(o.malformed.iter()) {
+            *a += b;
+        }
+        hll_merge(&mut self.src_ips, &o.src_ips);
+        hll_merge(&mut self.dst_ips, &o.dst_ips);
+        self.top_src_packets.merge_from(&o.top_src_packets);
+        self.top_src_bytes.merge_from(&o.top_src_bytes);
+        self.top_dst_packets.merge_from(&o.top_dst_packets);
+        self.top_dst_bytes.merge_from(&o.top_dst_bytes);
+        self.top_dport_packets.merge_from(&o.top_dport_packets);
+        self.top_dport_bytes.merge_from(&o.top_dport_bytes);
+        self.sizes_wire.merge_from(&o.sizes_wire);
+        self.rate.merge_from(&o.rate);
+        self.dns.merge_from(&o.dns);
+        self.direction.merge_from(&o.direction);
+        self.direction_known |= o.direction_known;
+        self.geo.merge_from(&o.geo);
+        self.dhcp.merge_from(&o.dhcp);
+        self.dns_xact.merge_from(&o.dns_xact);
+        for (ip, name) in &o.ip_names {
+            if !self.ip_names.iter().any(|(i, _)| i == ip) {
+                self.ip_names.push((*ip, name.clone()));
+            }
+        }
+        self.deep_packets += o.deep_packets;
+        self.deep_skipped += o.deep_skipped;
+        self.deep_keep_min = self.deep_keep_min.min(o.deep_keep_min);
+        self.flows_distinct += o.flows_distinct;
+        self.flows_created += o.flows_created;
+        self.flows_restarted += o.flows_restarted;
+        self.flows_expired += o.flows_expired;
+        self.flows_evicted += o.flows_evicted;
+        self.flows_active = self.flows_active.max(o.flows_active);
+        self.flows_distinct_exact &= o.flows_distinct_exact;
+    }
+
+    /// Labels the addresses of the top lists with names from DNS answers.
+    fn label_top_ips(&mut self, names: &NameTable) {
+        let now = self.end.unwrap_or_default();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for t in [
+            &self.top_src_packets,
+            &self.top_src_bytes,
+            &self.top_dst_packets,
+            &self.top_dst_bytes,
+        ] {
+            for (ip, _) in t.top(10) {
+                if !ips.contains(&ip) {
+                    ips.push(ip);
+                }
+            }
+        }
+        self.ip_names = ips
+            .into_iter()
+            .filter_map(|ip| names.lookup(&ip, now).map(|n| (ip, n)))
+            .collect();
+    }
+
     fn snapshot_flows(&mut self, t: &FlowTable, base: &FlowBase) {
         self.flows_distinct = t.distinct - base.distinct;
         self.flows_created = t.created - base.created;
@@ -298,13 +577,46 @@ pub struct Engine {
     flows: FlowTable,
     flow_base: FlowBase,
     tcp_dns: TcpDnsStreams,
+    host_spec: HostSpec,
+    pending_dns: PendingQueries,
+    names: NameTable,
+    sampler: DeepSampler,
+}
+
+/// Counts one DNS message and feeds the transaction matcher and the name table.
+#[allow(clippy::too_many_arguments)]
+fn dns_message(
+    w: &mut Window,
+    pending: &mut PendingQueries,
+    names: &mut NameTable,
+    spec: &HostSpec,
+    msg: &[u8],
+    transport: Transport,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    now: PacketTime,
+) {
+    let Some(h) = w.dns.ingest(msg, transport) else {
+        return;
+    };
+    let qname = w.dns.last_qname();
+    pending.observe(&mut w.dns_xact, spec, h.id, h.response, src, dst, qname, now);
+    if h.response && h.rcode == 0 && h.ancount > 0 {
+        if let Some(q) = qname {
+            names.learn(msg, q, now);
+        }
+    }
 }
 
 impl Engine {
     pub fn new(cfg: TrafficConfig) -> Self {
         let flows = FlowTable::new(cfg.flows);
         let tcp_dns = TcpDnsStreams::new(cfg.max_tcp_dns_streams, Duration::from_secs(300));
-        Engine {
+        let host_spec = HostSpec::new(cfg.host_spec.clone());
+        let pending_dns = PendingQueries::new(cfg.max_pending_dns, cfg.dns_timeout);
+        let names = NameTable::new(cfg.max_names);
+        let sampler = DeepSampler::new(cfg.deep_sample_above_pps);
+        let mut e = Engine {
             cfg,
             live: Window::default(),
             live_start: None,
@@ -312,7 +624,35 @@ impl Engine {
             flows,
             flow_base: FlowBase::default(),
             tcp_dns,
+            host_spec,
+            pending_dns,
+            names,
+            sampler,
+        };
+        e.live = e.new_window();
+        e
+    }
+
+    fn new_window(&self) -> Window {
+        Window {
+            direction_known: !self.host_spec.is_empty(),
+            ..Window::default()
         }
+    }
+
+    /// The IP → name table learnt from DNS answers.
+    pub fn names(&self) -> &NameTable {
+        &self.names
+    }
+
+    /// The live (open) window.
+    pub fn live(&self) -> &Window {
+        &self.live
+    }
+
+    /// The kept fraction of deep analysis right now (1.0 without sampling).
+    pub fn deep_keep_fraction(&self) -> f64 {
+        self.sampler.keep_fraction()
     }
 
     fn is_dns_port(&self, port: u16) -> bool {
@@ -328,7 +668,27 @@ impl Engine {
         if !d.is_ip() {
             return;
         }
+        let wire = u64::from(pkt.wire_len);
+        if let Some(dir) = self.host_spec.classify(&d.src, &d.dst) {
+            self.live.direction.add(dir, wire);
+        }
+        if let Some(geo) = &self.cfg.geo {
+            self.live.geo.count(geo, &self.host_spec, d.src, d.dst, wire);
+        }
         let (sport, dport) = if d.l4_header { (d.sport, d.dport) } else { (0, 0) };
+        if d.l4_header && d.proto == IPPROTO_UDP && DhcpStats::is_dhcp_port(sport, dport) {
+            self.live.dhcp.ingest(d.src, sport, dport, d.l4_payload);
+        }
+        if self.cfg.deep_sample_above_pps.is_some() {
+            let (key, _) = FlowKey::new((d.src, sport), (d.dst, dport), d.proto);
+            let kept = self.sampler.keep(now, &key);
+            self.live.deep_keep_min = self.live.deep_keep_min.min(self.sampler.keep_fraction());
+            if !kept {
+                self.live.deep_skipped += 1;
+                return;
+            }
+        }
+        self.live.deep_packets += 1;
         self.flows.ingest(
             (d.src, sport),
             (d.dst, dport),
@@ -338,14 +698,18 @@ impl Engine {
             now,
         );
         if d.l4_header && (self.is_dns_port(d.sport) || self.is_dns_port(d.dport)) {
-            let dns = &mut self.live.dns;
+            let (w, pending, names, spec) = (
+                &mut self.live,
+                &mut self.pending_dns,
+                &mut self.names,
+                &self.host_spec,
+            );
+            let (src, dst) = ((d.src, d.sport), (d.dst, d.dport));
             if d.proto == IPPROTO_UDP {
-                dns.ingest(
-                    d.l4_payload,
-                    Transport::Udp {
-                        incomplete: d.udp_incomplete,
-                    },
-                );
+                let transport = Transport::Udp {
+                    incomplete: d.udp_incomplete,
+                };
+                dns_message(w, pending, names, spec, d.l4_payload, transport, src, dst, now);
             } else {
                 let key = StreamKey {
                     src: d.src,
@@ -359,7 +723,7 @@ impl Engine {
                     d.tcp_flags & 0x02 != 0,
                     d.l4_payload,
                     now,
-                    &mut |m: &[u8]| dns.ingest(m, Transport::Tcp),
+                    &mut |m: &[u8]| dns_message(w, pending, names, spec, m, Transport::Tcp, src, dst, now),
                 );
             }
         }
@@ -382,9 +746,11 @@ impl Engine {
 
     fn close_live(&mut self) {
         self.flows.expire(self.live.end.unwrap_or_default());
-        let mut w = std::mem::take(&mut self.live);
+        let fresh = self.new_window();
+        let mut w = std::mem::replace(&mut self.live, fresh);
         w.rate.flush();
         w.snapshot_flows(&self.flows, &self.flow_base);
+        w.label_top_ips(&self.names);
         self.flow_base = FlowBase {
             distinct: self.flows.distinct,
             created: self.flows.created,
@@ -404,6 +770,7 @@ impl Engine {
         self.live.rate.flush();
         let mut w = self.live;
         w.snapshot_flows(&self.flows, &self.flow_base);
+        w.label_top_ips(&self.names);
         w
     }
 

@@ -48,6 +48,9 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("POST", "/scans/{id}/cancel", Needs(RunScans)),
     ("GET", "/events/scans/{id}", Needs(ViewHosts)),
     ("GET", "/logs", Needs(ViewLogs)),
+    ("GET", "/logs/export.csv", Needs(ViewLogs)),
+    ("GET", "/logs/export.json", Needs(ViewLogs)),
+    ("GET", "/events/logs", Needs(ViewLogs)),
     ("GET", "/monitors", Needs(ViewMonitors)),
     ("GET", "/settings", Needs(ViewSettings)),
     ("GET", "/settings/users", Needs(ManageUsers)),
@@ -88,6 +91,8 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/scans/{id}", Needs(ViewHosts)),
     ("POST", "/api/v1/scans/{id}/cancel", Needs(RunScans)),
     ("POST", "/api/v1/imports/nmap", Needs(RunScans)),
+    ("GET", "/api/v1/logs/search", Needs(ViewLogs)),
+    ("GET", "/api/v1/logs/stats", Needs(ViewLogs)),
 ];
 
 /// What `method path` needs, or `None` when the route is not in the table.

@@ -489,6 +489,7 @@ pub async fn settings(State(state): State<Arc<AppState>>) -> Json<Vec<Setting>> 
     info(title = "gatewatch API", description = "JSON API of gatewatch. Authenticate with `Authorization: Bearer <token>` (create one with `gatewatch token create` or on Settings → API tokens) or a session cookie plus the `X-CSRF-Token` header for writes. Errors are `{\"error\": {\"code\", \"message\"}}`."),
     paths(status, me, users_list, users_create, users_delete, roles_list, roles_update,
           tokens_list, tokens_create, tokens_delete, audit_list, settings,
+          super::logs::api_search, super::logs::api_stats,
           super::inventory_api::hosts_list, super::inventory_api::host_get,
           super::inventory_api::host_delete, super::inventory_api::host_acknowledge,
           super::inventory_api::host_merge, super::inventory_api::host_split,
@@ -498,6 +499,7 @@ pub async fn settings(State(state): State<Arc<AppState>>) -> Json<Vec<Setting>> 
     modifiers(&BearerAuth),
     tags((name = "system", description = "Process, store and configuration"),
          (name = "accounts", description = "Users, roles, tokens and the audit log"),
+         (name = "logs", description = "Received syslog and firewall lines: search and statistics; the live tail is the SSE stream /events/logs"),
          (name = "inventory", description = "Hosts, subnets, scans and imports"))
 )]
 pub struct ApiDoc;

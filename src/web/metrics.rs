@@ -225,6 +225,79 @@ pub fn render(state: &AppState) -> String {
         "Accounts and addresses locked out after failed logins.",
         &[("", state.accounts.locked_count(now) as f64)],
     );
+    let c = &state.logs.counters;
+    let syslog: [(&str, &str, &AtomicU64); 12] = [
+        (
+            "received",
+            "Syslog messages (datagrams or frames) received, admitted or not.",
+            &c.received,
+        ),
+        (
+            "parsed",
+            "Syslog messages parsed and queued for the store.",
+            &c.parsed,
+        ),
+        ("rejected", "Syslog messages the parser rejected.", &c.rejected),
+        (
+            "not_allowed",
+            "Syslog messages and connections from senders outside syslog.allowed_senders.",
+            &c.not_allowed,
+        ),
+        (
+            "rate_limited",
+            "Syslog messages over the per-sender rate limit.",
+            &c.rate_limited,
+        ),
+        (
+            "truncated",
+            "Syslog messages cut to syslog.max_message_size.",
+            &c.truncated,
+        ),
+        (
+            "udp_overflows",
+            "Syslog UDP datagrams dropped by the kernel because the receive queue was full.",
+            &c.udp_overflows,
+        ),
+        (
+            "framing_errors",
+            "Syslog TCP/TLS framing errors.",
+            &c.framing_errors,
+        ),
+        (
+            "flushed",
+            "Syslog events whose batch was committed to the store.",
+            &c.flushed,
+        ),
+        (
+            "store_failures",
+            "Syslog events lost because the store refused their batch.",
+            &c.store_failures,
+        ),
+        (
+            "pruned",
+            "Syslog events deleted by retention (age or size).",
+            &c.pruned,
+        ),
+        (
+            "tls_failures",
+            "Syslog TLS handshakes that failed.",
+            &c.tls_failures,
+        ),
+    ];
+    for (name, help, v) in syslog {
+        metric(
+            &format!("gatewatch_syslog_{name}_total"),
+            "counter",
+            help,
+            &[("", v.load(Relaxed) as f64)],
+        );
+    }
+    metric(
+        "gatewatch_syslog_connections",
+        "gauge",
+        "Open syslog TCP/TLS connections.",
+        &[("", c.connections.load(Relaxed) as f64)],
+    );
     out
 }
 

@@ -7,6 +7,7 @@
 //! - [`access`]: the route → permission table and the recording router builder.
 //! - [`guard`]: middleware: security headers, host check, timeouts, auth, CSRF.
 //! - [`pages`]: maud pages (setup, login, dashboard, users & roles, tokens, audit, settings, about).
+//! - [`logs`]: the Logs page, search/stats API, CSV/JSON export and the live tail.
 //! - [`api`]: `/api/v1` JSON routes, one error shape, OpenAPI document and docs page.
 //! - [`sse`]: the one helper every live page uses for Server-Sent Events.
 //! - [`assets`]: static files embedded and pre-compressed at build time.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod assets;
 pub mod guard;
 pub mod inventory_api;
+pub mod logs;
 pub mod metrics;
 pub mod multipart;
 pub mod pages;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Hosts, scans and the passive sources.
     pub discovery: Arc<crate::discovery_service::Discovery>,
+    /// The syslog receivers' counters, live tail and listener status.
+    pub logs: Arc<crate::syslog::LogsHub>,
 }
 
 impl AppState {
@@ -113,7 +117,10 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/scans/import", scans::scan_import)
         .post("/scans/{id}/cancel", scans::scan_cancel)
         .get("/events/scans/{id}", scans::scan_events)
-        .get("/logs", system::logs)
+        .get("/logs", logs::logs_page)
+        .get("/logs/export.csv", logs::export_csv)
+        .get("/logs/export.json", logs::export_json)
+        .get("/events/logs", logs::tail)
         .get("/monitors", system::monitors)
         .get("/settings", system::settings)
         .get("/settings/users", admin::users_page)
@@ -154,6 +161,8 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .get("/api/v1/scans/{id}", inventory_api::scan_get)
         .post("/api/v1/scans/{id}/cancel", inventory_api::scan_cancel)
         .post("/api/v1/imports/nmap", inventory_api::import_nmap)
+        .get("/api/v1/logs/search", logs::api_search)
+        .get("/api/v1/logs/stats", logs::api_stats)
 }
 
 /// The complete application: routes, the access guard on each, and the outer layers.

@@ -45,3 +45,38 @@ where
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
+
+/// Streams what `rx` broadcasts, turned into events by `to_event` (`None` skips an item),
+/// until the client leaves or the server shuts down. A client too slow to keep up skips the
+/// items it missed instead of holding the sender back.
+pub fn broadcast_events<T, F>(
+    rx: tokio::sync::broadcast::Receiver<T>,
+    shutdown: CancellationToken,
+    to_event: F,
+) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    T: Clone + Send + 'static,
+    F: Fn(T) -> Option<Event> + Send + 'static,
+{
+    use tokio::sync::broadcast::error::RecvError;
+    futures_util::stream::unfold((rx, to_event), move |(mut rx, to_event)| {
+        let shutdown = shutdown.clone();
+        async move {
+            loop {
+                let item = tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    r = rx.recv() => r,
+                };
+                match item {
+                    Ok(v) => {
+                        if let Some(ev) = to_event(v) {
+                            return Some((Ok(ev), (rx, to_event)));
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    })
+}

@@ -28,6 +28,13 @@ pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
 /// Builds the rustls config (HTTP/2 and HTTP/1.1 via ALPN), generating the self-signed
 /// pair first if needed.
 pub fn server_config(files: &TlsFiles, data_dir: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let mut config = plain_server_config(files, data_dir)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The same certificate without ALPN: what the syslog TLS receiver (RFC 5425) uses.
+pub fn plain_server_config(files: &TlsFiles, data_dir: &Path) -> Result<rustls::ServerConfig, TlsError> {
     let (cert_path, key_path) = match files {
         TlsFiles::User { cert, key } => (cert.clone(), key.clone()),
         TlsFiles::SelfSigned => {
@@ -41,12 +48,11 @@ pub fn server_config(files: &TlsFiles, data_dir: &Path) -> Result<Arc<rustls::Se
     let certs = read_certs(&cert_path)?;
     let key = read_key(&key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 fn generate_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {

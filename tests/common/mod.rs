@@ -80,6 +80,7 @@ impl TestServer {
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
             discovery,
+            logs: Default::default(),
         });
         let handle = tokio::spawn(web::run(
             WebDeps {
@@ -276,4 +277,12 @@ pub fn location(resp: &reqwest::Response) -> String {
 /// `host:port` of the server, for raw sockets.
 pub fn addr_of(server: &TestServer) -> String {
     server.url.rsplit("://").next().unwrap().to_string()
+}
+
+/// The gatewatch binary the process-level tests run: `$TEST_GATEWATCH_BIN` when set (CI points
+/// it at the static musl build from packaging/build.sh), else the one cargo built.
+pub fn gatewatch_bin() -> std::path::PathBuf {
+    std::env::var_os("TEST_GATEWATCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatewatch").into())
 }

@@ -197,16 +197,6 @@ pub async fn traffic(Extension(who): Extension<Principal>) -> Response {
     )
 }
 
-pub async fn logs(Extension(who): Extension<Principal>) -> Response {
-    subsystem_page(
-        &who,
-        Nav::Logs,
-        "Logs",
-        "Syslog messages and parsed firewall logs (pf, iptables/nftables, UniFi, dnsmasq) appear here, linked to hosts.",
-        html! { p.muted { "The syslog receiver is not listening on this instance, so no log lines have arrived." } },
-    )
-}
-
 pub async fn monitors(Extension(who): Extension<Principal>) -> Response {
     subsystem_page(
         &who,

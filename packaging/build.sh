@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Static cross builds of gatewatch for routers, on a plain Debian 12 machine (no docker).
+#
+#   packaging/build.sh all                          the six binaries, then the .ipk and .pkg files
+#   packaging/build.sh x86_64-unknown-linux-musl    one target (several may be listed)
+#   packaging/build.sh packages                     only the .ipk/.pkg from binaries built before
+#
+# Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
+# mipsel-unknown-linux-musl, mips-unknown-linux-musl (static; mips* soft-float mips32r2) and
+# x86_64-unknown-freebsd (libpcap static, FreeBSD base libc dynamic).
+#
+# Installs what it needs and is idempotent: apt packages (needs root), zig and cargo-zigbuild
+# from PyPI in a venv (pinned), the Debian libpcap source (deb-src) built once per target, rustup
+# targets, and nightly rust-src for targets rustup has no std for (-Zbuild-std).
+# Everything it writes lives under target-cross/ (gitignored); normal builds are not touched.
+# Binaries: target-cross/dist/<target>/gatewatch; packages: target-cross/dist/packages/.
+#
+# Env: PROFILE (cargo profile, default release-small), NIGHTLY (toolchain for -Zbuild-std,
+#      default nightly), SKIP_INSTALL=1 (tools are known to be there), JOBS (cargo -j).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT="$ROOT/target-cross"
+TOOLS="$OUT/tools"
+DIST="$OUT/dist"
+PROFILE=${PROFILE:-release-small}
+NIGHTLY=${NIGHTLY:-nightly}
+ZIG_VERSION=0.17.1
+ZIGBUILD_VERSION=0.24.0
+ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl x86_64-unknown-freebsd"
+# FreeBSD base-system libraries a FreeBSD binary may need (all in base on FreeBSD 14 and 15).
+FREEBSD_BASE_LIBS="libc.so.7 libthr.so.3 libm.so.5 libgcc_s.so.1 libutil.so.9 libexecinfo.so.1 libkvm.so.7 libelf.so.2"
+
+log() { printf '\n=== %s\n' "$*" >&2; }
+die() { echo "build.sh: $*" >&2; exit 1; }
+
+need_zig() { case $1 in x86_64-unknown-linux-musl) return 1 ;; *) return 0 ;; esac; }
+
+install_tools() {
+    local targets=$1
+    log "apt packages"
+    local pkgs="build-essential musl-tools flex bison file binutils python3-venv xz-utils zstd ca-certificates qemu-user-static shellcheck"
+    # shellcheck disable=SC2086
+    if ! dpkg -s $pkgs >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || die "missing apt packages ($pkgs); run as root or install them"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+    fi
+
+    if [ -f "${HOME:-/root}/.cargo/env" ]; then
+        # shellcheck disable=SC1091
+        . "${HOME:-/root}/.cargo/env"
+    fi
+    command -v rustup >/dev/null || die "rustup is required (https://rustup.rs; Debian 12 has no package)"
+
+    local t any_zig=0 any_nightly=0
+    for t in $targets; do
+        need_zig "$t" && any_zig=1
+        if ! rustup target list --installed --toolchain stable | grep -qx "$t"; then
+            # Tier 2 targets come from rustup when its dist server has them; tier 3 (mips*) never.
+            case $t in
+                mips*) any_nightly=1 ;;
+                *) rustup target add --toolchain stable "$t" >/dev/null 2>&1 || any_nightly=1 ;;
+            esac
+        fi
+    done
+
+    if [ $any_zig = 1 ]; then
+        log "zig $ZIG_VERSION + cargo-zigbuild $ZIGBUILD_VERSION (PyPI, venv in $TOOLS/venv)"
+        [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
+        if ! "$TOOLS/venv/bin/python" -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION" ||
+            ! "$TOOLS/venv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "$ZIGBUILD_VERSION"; then
+            "$TOOLS/venv/bin/pip" install -q "ziglang==$ZIG_VERSION" "cargo-zigbuild==$ZIGBUILD_VERSION"
+        fi
+        ln -sfn "$("$TOOLS/venv/bin/python" -c 'import ziglang,os;print(os.path.dirname(ziglang.__file__))')/zig" "$TOOLS/venv/bin/zig"
+    fi
+    if [ $any_nightly = 1 ]; then
+        log "$NIGHTLY with rust-src (for -Zbuild-std)"
+        rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTLY" --profile minimal
+        rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src' ||
+            rustup component add rust-src --toolchain "$NIGHTLY"
+    fi
+}
+
+# Debian's libpcap source package (apt deb-src), unpacked once under $TOOLS/src.
+fetch_libpcap() {
+    mkdir -p "$TOOLS/src"
+    local orig
+    orig=$(find "$TOOLS/src" -maxdepth 1 -name 'libpcap_*.orig.tar.gz' | head -1)
+    if [ -z "$orig" ]; then
+        log "libpcap source via apt-get source (deb-src)"
+        if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            [ "$(id -u)" = 0 ] || die "no deb-src entry for apt; run as root once to add one"
+            local uri
+            uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+            [ -n "$uri" ] || uri=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
+            printf 'Types: deb-src\nURIs: %s\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+                >/etc/apt/sources.list.d/gatewatch-deb-src.sources
+            apt-get update -qq
+        fi
+        (cd "$TOOLS/src" && apt-get source --download-only libpcap >/dev/null 2>&1) || die "apt-get source libpcap failed"
+        orig=$(find "$TOOLS/src" -maxdepth 1 -name 'libpcap_*.orig.tar.gz' | head -1)
+    fi
+    PCAP_VER=$(basename "$orig" | sed -E 's/libpcap_([0-9.]+)\.orig.*/\1/')
+    PCAP_SRC="$TOOLS/src/libpcap-$PCAP_VER"
+    [ -f "$PCAP_SRC/configure" ] || tar -C "$TOOLS/src" -xzf "$orig"
+}
+
+# build_libpcap PREFIX HOST PCAP_TYPE CC AR RANLIB EXTRA_CFLAGS: a static libpcap.a, once.
+build_libpcap() {
+    local prefix=$1 host=$2 type=$3 cc=$4 ar=$5 ranlib=$6 cflags=$7
+    [ -f "$prefix/lib/libpcap.a" ] && return 0
+    log "libpcap $PCAP_VER for $host ($cc)"
+    local b
+    b=$(mktemp -d "$TOOLS/pcapbuild.XXXX")
+    (
+        cd "$b"
+        CC="$cc" AR="$ar" RANLIB="$ranlib" "$PCAP_SRC/configure" --host="$host" --prefix="$prefix" \
+            --with-pcap="$type" --disable-shared --enable-static --without-libnl --disable-dbus \
+            --disable-rdma --disable-bluetooth --disable-netmap --without-dpdk --disable-remote \
+            --disable-usb --without-openssl CFLAGS="-Os -fPIC $cflags" >configure.log 2>&1 || {
+            tail -30 configure.log
+            exit 1
+        }
+        nice -n 15 make -j"$(nproc)" libpcap.a >make.log 2>&1 || {
+            tail -30 make.log
+            exit 1
+        }
+        mkdir -p "$prefix/lib" "$prefix/include"
+        cp libpcap.a "$prefix/lib/"
+    )
+    rm -rf "$b"
+}
+
+# Checks that a binary only needs what the target promises: nothing for the Linux targets
+# (static), FreeBSD base libraries for FreeBSD.
+check_linkage() {
+    local t=$1 bin=$2 needed lib
+    needed=$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+    case $t in
+        *freebsd*)
+            for lib in $needed; do
+                case " $FREEBSD_BASE_LIBS " in *" $lib "*) ;; *) die "$t needs $lib, which is not in FreeBSD base" ;; esac
+            done
+            echo "NEEDED (FreeBSD base): $(echo "$needed" | tr '\n' ' ')"
+            ;;
+        *)
+            [ -z "$needed" ] || die "$t is not static; it needs: $needed"
+            readelf -l "$bin" | grep -q 'Requesting program interpreter' && die "$t has a program interpreter"
+            echo "NEEDED: none (static)"
+            ;;
+    esac
+}
+
+build_target() {
+    local t=$1 up tc=stable tool=zigbuild buildstd="" rflags="" zt pcapt cc ar ranlib xcf=""
+    up=$(echo "$t" | tr 'a-z-' 'A-Z_')
+    case $t in
+        x86_64-unknown-linux-musl) zt=x86_64-linux-musl pcapt=linux tool=cargo ;;
+        aarch64-unknown-linux-musl) zt=aarch64-linux-musl pcapt=linux ;;
+        armv7-unknown-linux-musleabihf) zt="arm-linux-musleabihf -mcpu=generic+v7a+vfp3d16" pcapt=linux ;;
+        mipsel-unknown-linux-musl) zt="mipsel-linux-musleabi -mcpu=mips32r2" pcapt=linux ;;
+        mips-unknown-linux-musl) zt="mips-linux-musleabi -mcpu=mips32r2" pcapt=linux ;;
+        x86_64-unknown-freebsd) zt=x86_64-freebsd pcapt=bpf ;; # FreeBSD >= 14.0 ABI (zig default)
+        *) die "unknown target $t (known: $ALL_TARGETS)" ;;
+    esac
+    if [ $tool = cargo ]; then
+        # musl-tools ships no Linux UAPI headers; libpcap needs them: use the host's.
+        local kh="$TOOLS/kheaders-x86_64"
+        if [ ! -e "$kh/asm" ]; then
+            mkdir -p "$kh"
+            for d in linux asm-generic mtd; do ln -sfn "/usr/include/$d" "$kh/$d"; done
+            ln -sfn /usr/include/x86_64-linux-gnu/asm "$kh/asm"
+        fi
+        cc=musl-gcc ar=ar ranlib=ranlib xcf="-idirafter $kh"
+    else
+        cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
+    fi
+    if ! rustup target list --installed --toolchain stable | grep -qx "$t"; then
+        tc=$NIGHTLY buildstd="-Zbuild-std=std,panic_abort"
+        rflags="-C link-self-contained=no" # rustc's own crt objects are absent; zig supplies musl's
+    fi
+    case $t in mips*) rflags="$rflags -C target-feature=+crt-static" ;; esac # mips musl defaults to dynamic
+
+    local prefix="$TOOLS/sysroot/$t"
+    build_libpcap "$prefix" "${zt%% *}" "$pcapt" "$cc" "$ar" "$ranlib" "$xcf"
+    # The pcap crate links `pcap` as a dylib. Static musl links pick libpcap.a; FreeBSD links
+    # libc dynamically, so give the linker a libpcap.so that is a linker script naming the archive.
+    [ $pcapt = bpf ] && echo 'INPUT(libpcap.a)' >"$prefix/lib/libpcap.so"
+
+    log "cargo +$tc $tool --profile $PROFILE --target $t $buildstd"
+    local start=$SECONDS
+    (
+        cd "$ROOT"
+        export LIBPCAP_LIBDIR="$prefix/lib" LIBPCAP_VER="$PCAP_VER"
+        [ -n "$rflags" ] && export "CARGO_TARGET_${up}_RUSTFLAGS=$rflags"
+        local jobs=()
+        [ -n "${JOBS:-}" ] && jobs=(-j "$JOBS")
+        if [ $tool = cargo ]; then
+            # shellcheck disable=SC2086
+            env "CC_${t//-/_}=$cc" "CFLAGS_${t//-/_}=$xcf" nice -n 15 \
+                cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$OUT" "${jobs[@]}"
+        else
+            # shellcheck disable=SC2086
+            nice -n 15 cargo "+$tc" zigbuild --locked $buildstd --profile "$PROFILE" --target "$t" --target-dir "$OUT" "${jobs[@]}"
+        fi
+    )
+    local secs=$((SECONDS - start))
+    local bin="$OUT/$t/$PROFILE/gatewatch"
+    check_linkage "$t" "$bin"
+    mkdir -p "$DIST/$t"
+    cp "$bin" "$DIST/$t/gatewatch"
+    echo "$t: built in ${secs}s" | tee -a "$OUT/build-times.txt"
+}
+
+summary() {
+    log "binaries ($PROFILE)"
+    local t bin
+    for t in $1; do
+        bin="$DIST/$t/gatewatch"
+        [ -f "$bin" ] || continue
+        printf '%-32s %9d bytes (%s MiB)\n  %s\n' "$t" "$(stat -c %s "$bin")" \
+            "$(awk -v s="$(stat -c %s "$bin")" 'BEGIN{printf "%.2f", s/1048576}')" "$(file -b "$bin")"
+    done
+    if [ -d "$DIST/packages" ]; then
+        log "packages"
+        ls -l "$DIST/packages"
+    fi
+}
+
+packages() {
+    log "OpenWrt .ipk and FreeBSD .pkg"
+    mkdir -p "$DIST/packages"
+    "$ROOT/packaging/openwrt/make-ipk.sh" "$DIST" "$DIST/packages"
+    if [ -f "$DIST/x86_64-unknown-freebsd/gatewatch" ]; then
+        "$ROOT/packaging/pfsense/make-pkg.sh" "$DIST/x86_64-unknown-freebsd/gatewatch" "$DIST/packages"
+    fi
+}
+
+main() {
+    [ $# -gt 0 ] || { sed -n '2,19p' "$0"; exit 2; }
+    local targets="" pack=0
+    case $1 in
+        all) targets=$ALL_TARGETS pack=1 ;;
+        packages) pack=1 ;;
+        *) targets="$*" ;;
+    esac
+    mkdir -p "$TOOLS" "$DIST"
+    [ "${SKIP_INSTALL:-0}" = 1 ] || install_tools "$targets"
+    if [ -f "${HOME:-/root}/.cargo/env" ]; then
+        # shellcheck disable=SC1091
+        . "${HOME:-/root}/.cargo/env"
+    fi
+    export PATH="$TOOLS/venv/bin:$PATH"
+    if [ -n "$targets" ]; then
+        fetch_libpcap
+        local t
+        for t in $targets; do build_target "$t"; done
+    fi
+    [ $pack = 1 ] && packages
+    summary "${targets:-$ALL_TARGETS}"
+}
+
+# All of the script is parsed before anything runs (bash reads scripts lazily otherwise).
+main "$@"
+exit

@@ -1,0 +1,458 @@
+//! Received log lines: the time-keyed `log_events` table, its `log_index` of search terms,
+//! batch appends, indexed search and pruning by age and by size.
+//!
+//! Keys: an event is stored under a [`TimeKey`] (receive millis, sequence), strictly
+//! increasing so appends use LMDB's append fast path. An index entry is
+//! `[kind][term][event key]` with an empty value, so a term's events sort by time and a
+//! search for one address is a short range scan. Index entries are derived from the event
+//! ([`StoredLog::index_terms`]), so pruning recomputes and deletes them with the event.
+//!
+//! Must not: read clocks (callers pass cutoffs and receive times) or decide what matches
+//! beyond [`LogQuery::matches`].
+
+use std::net::IpAddr;
+use std::ops::Bound;
+
+use heed::PutFlags;
+
+use super::table::{decode_value, encode_value, sealed::Sealed as _};
+use super::{Key, Store, StoreError, TimeKey};
+use crate::model::{FirewallAction, HostFilter, IndexTerm, LogQuery, StoredLog, Timestamp};
+
+const K_IP: u8 = 1;
+const K_PORT: u8 = 2;
+const K_ACTION: u8 = 3;
+const K_PROTOCOL: u8 = 4;
+const K_INTERFACE: u8 = 5;
+const K_HOSTNAME: u8 = 6;
+const K_SENDER: u8 = 7;
+
+const EVENT_KEY_LEN: usize = 12;
+
+fn ip16(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn action_byte(a: FirewallAction) -> u8 {
+    match a {
+        FirewallAction::Pass => 0,
+        FirewallAction::Block => 1,
+        FirewallAction::Reject => 2,
+    }
+}
+
+/// `[kind][term]` — the part of an index key before the event key.
+fn term_prefix(term: &IndexTerm) -> Vec<u8> {
+    let mut k = Vec::with_capacity(24);
+    match term {
+        IndexTerm::Ip(ip) => {
+            k.push(K_IP);
+            k.extend_from_slice(&ip16(*ip));
+        }
+        IndexTerm::Port(p) => {
+            k.push(K_PORT);
+            k.extend_from_slice(&p.to_be_bytes());
+        }
+        IndexTerm::Action(a) => k.extend_from_slice(&[K_ACTION, action_byte(*a)]),
+        IndexTerm::Protocol(s) => text_term(&mut k, K_PROTOCOL, s),
+        IndexTerm::Interface(s) => text_term(&mut k, K_INTERFACE, s),
+        IndexTerm::Hostname(s) => text_term(&mut k, K_HOSTNAME, s),
+        IndexTerm::Sender(ip) => {
+            k.push(K_SENDER);
+            k.extend_from_slice(&ip16(*ip));
+        }
+    }
+    k
+}
+
+fn text_term(k: &mut Vec<u8>, kind: u8, s: &str) {
+    k.push(kind);
+    k.extend_from_slice(s.as_bytes());
+    k.push(0);
+}
+
+fn index_key(prefix: &[u8], at: &TimeKey) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&at.encode());
+    k
+}
+
+/// One page of search results, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogPage {
+    pub entries: Vec<(TimeKey, StoredLog)>,
+    /// Pass as `before` to get the next page; `None` when there is none.
+    pub next: Option<TimeKey>,
+    /// Stored lines looked at.
+    pub scanned: u64,
+    /// The scan stopped at its limit before reaching the start of the range.
+    pub scan_limited: bool,
+}
+
+/// How a search walks the store: one index term's entries, a range of addresses, or every
+/// event in the time range.
+enum Driver {
+    Prefix(Vec<u8>),
+    IpRange([u8; 16], [u8; 16]),
+    Time,
+}
+
+fn driver(q: &LogQuery) -> Driver {
+    if let Some(net) = &q.ip {
+        let (lo, hi) = (ip16(net.network()), ip16(net.broadcast()));
+        return if lo == hi {
+            Driver::Prefix(term_prefix(&IndexTerm::Ip(net.addr())))
+        } else {
+            Driver::IpRange(lo, hi)
+        };
+    }
+    if let Some(p) = q.port {
+        return Driver::Prefix(term_prefix(&IndexTerm::Port(p)));
+    }
+    match &q.host {
+        Some(HostFilter::Sender(ip)) => return Driver::Prefix(term_prefix(&IndexTerm::Sender(*ip))),
+        Some(HostFilter::Name(n)) => return Driver::Prefix(term_prefix(&IndexTerm::Hostname(n.clone()))),
+        None => {}
+    }
+    if let Some(i) = &q.interface {
+        return Driver::Prefix(term_prefix(&IndexTerm::Interface(i.clone())));
+    }
+    if let Some(a) = q.action {
+        return Driver::Prefix(term_prefix(&IndexTerm::Action(a)));
+    }
+    if let Some(p) = &q.protocol {
+        return Driver::Prefix(term_prefix(&IndexTerm::Protocol(p.clone())));
+    }
+    Driver::Time
+}
+
+/// The time keys bounding a search: `[from, min(to, before))`.
+fn time_bounds(q: &LogQuery, before: Option<TimeKey>) -> (TimeKey, Option<TimeKey>) {
+    let lo = TimeKey {
+        at: q.from.unwrap_or(Timestamp(0)),
+        seq: 0,
+    };
+    let to = q.to.map(|t| TimeKey { at: t, seq: 0 });
+    let hi = match (to, before) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (lo, hi)
+}
+
+impl Store {
+    /// Appends `logs` in one transaction (committed when this returns `Ok`) with their index
+    /// entries. Receive times are made strictly increasing against what is stored (a clock
+    /// that stepped back is clamped), and written back into `logs`.
+    pub fn append_logs(&self, logs: &mut [StoredLog]) -> Result<usize, StoreError> {
+        let events = self.tables().log_events;
+        let index = self.tables().log_index;
+        self.write(|txn| {
+            let mut last = match events
+                .raw()
+                .last(txn.ro())
+                .map_err(|e| StoreError::lmdb("reading", e))?
+            {
+                Some((k, _)) => Some(TimeKey::decode(k)?),
+                None => None,
+            };
+            let mut index_keys: Vec<Vec<u8>> = Vec::with_capacity(logs.len() * 4);
+            for log in logs.iter_mut() {
+                let key = match last {
+                    Some(l) if log.received <= l.at => TimeKey {
+                        at: l.at,
+                        seq: l.seq.checked_add(1).ok_or_else(|| StoreError::Encode {
+                            table: events.name(),
+                            detail: "too many events in one millisecond".into(),
+                        })?,
+                    },
+                    _ => TimeKey {
+                        at: log.received,
+                        seq: 0,
+                    },
+                };
+                log.received = key.at;
+                last = Some(key);
+                let value = encode_value(events.name(), log)?;
+                let put = events
+                    .raw()
+                    .put_with_flags(&mut txn.txn, PutFlags::APPEND, &key.encode(), &value);
+                put.map_err(|e| txn.note("writing", e))?;
+                for term in log.index_terms() {
+                    index_keys.push(index_key(&term_prefix(&term), &key));
+                }
+            }
+            // Sorted inserts touch each B-tree page once per run instead of at random.
+            index_keys.sort_unstable();
+            for k in &index_keys {
+                let put = index.raw().put(&mut txn.txn, k, &[]);
+                put.map_err(|e| txn.note("writing", e))?;
+            }
+            Ok(logs.len())
+        })
+    }
+
+    /// Up to `limit` lines matching `q` received before `before` (if given), newest first,
+    /// looking at no more than `max_scan` candidates.
+    pub fn search_logs(
+        &self,
+        q: &LogQuery,
+        before: Option<TimeKey>,
+        limit: usize,
+        max_scan: u64,
+    ) -> Result<LogPage, StoreError> {
+        let mut page = LogPage::default();
+        let limit = limit.max(1);
+        let mut last = None;
+        let (scanned, limited) = self.scan_logs(q, before, max_scan, |key, log| {
+            if page.entries.len() == limit {
+                return false;
+            }
+            last = Some(*key);
+            page.entries.push((*key, log));
+            true
+        })?;
+        page.scanned = scanned;
+        page.scan_limited = limited;
+        if page.entries.len() == limit || limited {
+            page.next = last;
+        }
+        Ok(page)
+    }
+
+    /// Calls `f` for every line matching `q` (before `before`), newest first, until `f`
+    /// returns false or `max_scan` candidates were looked at. Returns (looked at, stopped at
+    /// the limit).
+    pub fn scan_logs(
+        &self,
+        q: &LogQuery,
+        before: Option<TimeKey>,
+        max_scan: u64,
+        mut f: impl FnMut(&TimeKey, StoredLog) -> bool,
+    ) -> Result<(u64, bool), StoreError> {
+        let events = self.tables().log_events;
+        let index = self.tables().log_index;
+        let (lo, hi) = time_bounds(q, before);
+        if hi.is_some_and(|h| h <= lo) {
+            return Ok((0, false));
+        }
+        self.read(|txn| {
+            let mut scanned = 0u64;
+            let mut visit = |key: TimeKey, bytes: &[u8]| -> Result<Option<bool>, StoreError> {
+                if scanned >= max_scan {
+                    return Ok(None);
+                }
+                scanned += 1;
+                let log: StoredLog = decode_value(events.name(), bytes)?;
+                if q.matches(&log) {
+                    return Ok(Some(f(&key, log)));
+                }
+                Ok(Some(true))
+            };
+            let read_err = |e| StoreError::lmdb("reading", e);
+            match driver(q) {
+                Driver::Time => {
+                    let lo_b = lo.encode();
+                    let hi_b = hi.map(|h| h.encode());
+                    let range = (
+                        Bound::Included(lo_b.as_slice()),
+                        hi_b.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                    );
+                    for item in events.raw().rev_range(txn.ro(), &range).map_err(read_err)? {
+                        let (k, v) = item.map_err(read_err)?;
+                        match visit(TimeKey::decode(k)?, v)? {
+                            None => return Ok((scanned, true)),
+                            Some(false) => break,
+                            Some(true) => {}
+                        }
+                    }
+                }
+                Driver::Prefix(prefix) => {
+                    let lo_b = index_key(&prefix, &lo);
+                    let hi_b = match hi {
+                        Some(h) => index_key(&prefix, &h),
+                        None => index_key(
+                            &prefix,
+                            &TimeKey {
+                                at: Timestamp(u64::MAX),
+                                seq: u32::MAX,
+                            },
+                        ),
+                    };
+                    let range = (Bound::Included(lo_b.as_slice()), Bound::Excluded(hi_b.as_slice()));
+                    for item in index.raw().rev_range(txn.ro(), &range).map_err(read_err)? {
+                        let (k, _) = item.map_err(read_err)?;
+                        let key = TimeKey::decode(&k[k.len().saturating_sub(EVENT_KEY_LEN)..])?;
+                        let Some(v) = events.raw().get(txn.ro(), &key.encode()).map_err(read_err)? else {
+                            continue;
+                        };
+                        match visit(key, v)? {
+                            None => return Ok((scanned, true)),
+                            Some(false) => break,
+                            Some(true) => {}
+                        }
+                    }
+                }
+                Driver::IpRange(net_lo, net_hi) => {
+                    let mut start = vec![K_IP];
+                    start.extend_from_slice(&net_lo);
+                    let mut end = vec![K_IP];
+                    end.extend_from_slice(&net_hi);
+                    end.extend_from_slice(&[0xff; EVENT_KEY_LEN]);
+                    let range = (Bound::Included(start.as_slice()), Bound::Included(end.as_slice()));
+                    let mut keys = Vec::new();
+                    for item in index.raw().range(txn.ro(), &range).map_err(read_err)? {
+                        let (k, _) = item.map_err(read_err)?;
+                        let key = TimeKey::decode(&k[k.len().saturating_sub(EVENT_KEY_LEN)..])?;
+                        if key >= lo && hi.is_none_or(|h| key < h) {
+                            keys.push(key);
+                        }
+                    }
+                    keys.sort_unstable_by(|a, b| b.cmp(a));
+                    keys.dedup();
+                    for key in keys {
+                        let Some(v) = events.raw().get(txn.ro(), &key.encode()).map_err(read_err)? else {
+                            continue;
+                        };
+                        match visit(key, v)? {
+                            None => return Ok((scanned, true)),
+                            Some(false) => break,
+                            Some(true) => {}
+                        }
+                    }
+                }
+            }
+            Ok((scanned, false))
+        })
+    }
+
+    /// Counts of index entries for one term per time bucket, from the index keys alone (no
+    /// event is decoded): `buckets` counts starting at `from`, each `width` long.
+    pub fn count_term_by_time(
+        &self,
+        term: &IndexTerm,
+        from: Timestamp,
+        width_ms: u64,
+        buckets: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let index = self.tables().log_index;
+        let prefix = term_prefix(term);
+        let width_ms = width_ms.max(1);
+        let end = Timestamp(from.0.saturating_add(width_ms.saturating_mul(buckets as u64)));
+        let lo = index_key(&prefix, &TimeKey { at: from, seq: 0 });
+        let hi = index_key(&prefix, &TimeKey { at: end, seq: 0 });
+        self.read(|txn| {
+            let mut counts = vec![0u64; buckets];
+            let range = (Bound::Included(lo.as_slice()), Bound::Excluded(hi.as_slice()));
+            let iter = index.raw().range(txn.ro(), &range);
+            for item in iter.map_err(|e| StoreError::lmdb("reading", e))? {
+                let (k, _) = item.map_err(|e| StoreError::lmdb("reading", e))?;
+                let key = TimeKey::decode(&k[k.len().saturating_sub(EVENT_KEY_LEN)..])?;
+                let i = ((key.at.0 - from.0) / width_ms) as usize;
+                if let Some(c) = counts.get_mut(i) {
+                    *c += 1;
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    /// Deletes lines received before `cutoff` with their index entries, at most `batch` per
+    /// transaction; returns how many were removed.
+    pub fn prune_logs_before(&self, cutoff: Timestamp, batch: usize) -> Result<u64, StoreError> {
+        let end = TimeKey { at: cutoff, seq: 0 };
+        let mut removed = 0u64;
+        loop {
+            let n = self.delete_oldest_logs(Some(end), batch.max(1))?;
+            removed += n as u64;
+            if n < batch.max(1) {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Deletes the oldest lines, `batch` per transaction, until the two log tables use at
+    /// most `max_bytes`; returns how many were removed.
+    pub fn prune_logs_to_size(&self, max_bytes: u64, batch: usize) -> Result<u64, StoreError> {
+        let mut removed = 0u64;
+        while self.logs_bytes()? > max_bytes {
+            let n = self.delete_oldest_logs(None, batch.max(1))?;
+            if n == 0 {
+                break;
+            }
+            removed += n as u64;
+        }
+        Ok(removed)
+    }
+
+    /// Bytes of the pages the log tables use (events and index).
+    pub fn logs_bytes(&self) -> Result<u64, StoreError> {
+        let t = self.tables();
+        self.read(|txn| {
+            let mut total = 0u64;
+            for db in [t.log_events.raw(), t.log_index.raw()] {
+                let s = db
+                    .stat(txn.ro())
+                    .map_err(|e| StoreError::lmdb("reading stats", e))?;
+                let pages = (s.leaf_pages + s.branch_pages + s.overflow_pages) as u64;
+                total += pages * u64::from(s.page_size);
+            }
+            Ok(total)
+        })
+    }
+
+    /// Number of stored lines.
+    pub fn logs_count(&self) -> Result<u64, StoreError> {
+        let events = self.tables().log_events;
+        self.read(|txn| events.len(txn))
+    }
+
+    fn delete_oldest_logs(&self, end: Option<TimeKey>, batch: usize) -> Result<usize, StoreError> {
+        let events = self.tables().log_events;
+        let index = self.tables().log_index;
+        self.write(|txn| {
+            let end_b = end.map(|e| e.encode());
+            let range = (
+                Bound::Unbounded,
+                end_b.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+            );
+            let victims: Vec<(Vec<u8>, Vec<Vec<u8>>)> = {
+                let iter = events
+                    .raw()
+                    .range(txn.ro(), &range)
+                    .map_err(|e| StoreError::lmdb("reading", e))?;
+                let mut out = Vec::new();
+                for item in iter.take(batch) {
+                    let (k, v) = item.map_err(|e| StoreError::lmdb("reading", e))?;
+                    let key = TimeKey::decode(k)?;
+                    // An undecodable event still goes; its index entries then point nowhere,
+                    // which search skips.
+                    let terms = decode_value::<StoredLog>(events.name(), v)
+                        .map(|log| log.index_terms())
+                        .unwrap_or_default();
+                    let ikeys = terms.iter().map(|t| index_key(&term_prefix(t), &key)).collect();
+                    out.push((k.to_vec(), ikeys));
+                }
+                out
+            };
+            for (k, ikeys) in &victims {
+                for ik in ikeys {
+                    let r = index.raw().delete(&mut txn.txn, ik);
+                    r.map_err(|e| txn.note("deleting", e))?;
+                }
+                let r = events.raw().delete(&mut txn.txn, k);
+                r.map_err(|e| txn.note("deleting", e))?;
+            }
+            Ok(victims.len())
+        })
+    }
+
+    /// The newest `limit` lines, newest first (the tail's first screen).
+    pub fn latest_logs(&self, limit: usize) -> Result<Vec<(TimeKey, StoredLog)>, StoreError> {
+        let events = self.tables().log_events;
+        self.read(|txn| events.iter_rev_page(txn, None, limit))
+    }
+}
