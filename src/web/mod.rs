@@ -64,6 +64,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Hosts, scans and the passive sources.
     pub discovery: Arc<crate::discovery_service::Discovery>,
+    /// Live traffic state shared by the capture threads (see [`crate::sensor`]).
+    pub traffic: Arc<crate::sensor::TrafficHub>,
     /// The syslog receivers' counters, live tail and listener status.
     pub logs: Arc<crate::syslog::LogsHub>,
 }
@@ -106,7 +108,6 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/logout", auth::logout)
         .get("/", system::dashboard)
         .get("/events/dashboard", system::dashboard_events)
-        .get("/traffic", system::traffic)
         .get("/hosts", hosts::hosts_page)
         .post("/hosts/bulk", hosts::hosts_bulk)
         .get("/hosts/{id}", hosts::host_page)
@@ -117,6 +118,8 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/scans/import", scans::scan_import)
         .post("/scans/{id}/cancel", scans::scan_cancel)
         .get("/events/scans/{id}", scans::scan_events)
+        .get("/traffic", pages::traffic::page)
+        .get("/events/traffic", pages::traffic::events)
         .get("/logs", logs::logs_page)
         .get("/logs/export.csv", logs::export_csv)
         .get("/logs/export.json", logs::export_json)
@@ -161,6 +164,11 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .get("/api/v1/scans/{id}", inventory_api::scan_get)
         .post("/api/v1/scans/{id}/cancel", inventory_api::scan_cancel)
         .post("/api/v1/imports/nmap", inventory_api::import_nmap)
+        .get("/api/v1/traffic/status", api::traffic::status)
+        .get("/api/v1/traffic/windows", api::traffic::windows)
+        .get("/api/v1/traffic/summary", api::traffic::summary)
+        .get("/api/v1/traffic/flows", api::traffic::flows)
+        .get("/api/v1/traffic/hosts/{ip}", api::traffic::host)
         .get("/api/v1/logs/search", logs::api_search)
         .get("/api/v1/logs/stats", logs::api_stats)
 }

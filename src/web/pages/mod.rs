@@ -3,6 +3,7 @@
 //!
 //! - [`auth`]: setup, login, logout.
 //! - [`system`]: dashboard, subsystem pages, settings, about, health.
+//! - [`traffic`]: the Traffic page (live chart, breakdowns, top lists, flows) and its SSE.
 //! - [`admin`]: users & roles, API tokens, audit log.
 //! - [`hosts`]: hosts table, subnets, host page.
 //! - [`scans`]: scan now, progress, history, nmap import.
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod hosts;
 pub mod scans;
 pub mod system;
+pub mod traffic;
 
 use super::assets;
 use crate::accounts::Principal;
