@@ -7,7 +7,9 @@
 use super::summarize::summarize;
 use super::{FlowFilter, FlowQuery, FlowRow, SourceKind, SourceSpec, SourceState, TrafficHub};
 use crate::capture::interfaces::Interface;
-use crate::capture::{CaptureError, CaptureSource, LiveError, LiveOptions, LiveSource, PacketTime, SourceStats};
+use crate::capture::{
+    CaptureError, CaptureSource, LiveError, LiveOptions, LiveSource, PacketTime, SourceStats,
+};
 use crate::config::CaptureConfig;
 use crate::model::TrafficSummary;
 use crate::traffic::flows::FlowTable;
