@@ -1,5 +1,6 @@
 //! Wires the subsystems together and owns shutdown: opens the store, binds the listener,
-//! prints where to go, runs the web server and housekeeping until SIGINT/SIGTERM.
+//! starts the traffic sensor, prints where to go, runs the web server and housekeeping until
+//! SIGINT/SIGTERM, then stops the capture threads (flushing their windows) and joins them.
 
 use crate::accounts::Accounts;
 use crate::cli::{store_options, CliError, Exit, VERSION};
@@ -66,6 +67,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         .await
         .map_err(|e| bind_error(cfg.web.listen, e))?;
     let local = listener.local_addr().unwrap_or(cfg.web.listen);
+    let sensor = crate::sensor::Sensor::start(&cfg, store.clone());
 
     let accounts = Arc::new(Accounts::new(store, cfg.auth.clone()));
     let needs_setup = accounts
@@ -90,6 +92,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         shutdown: shutdown.clone(),
         clock: Arc::new(Timestamp::now),
         logs: logs_hub.clone(),
+        traffic: sensor.hub.clone(),
     });
 
     // The console is where a first-time user looks; say where to go.
@@ -131,6 +134,8 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     // Stops receiving and commits what was received before returning.
     let _ = syslog.await;
     let _ = housekeeping.await;
+    // Capture threads see the stop flag within one poll interval and flush their window.
+    let _ = tokio::task::spawn_blocking(move || sensor.stop()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -17,7 +17,8 @@ pub mod runner;
 pub mod summarize;
 
 use crate::capture::SourceStats;
-use crate::config::{CaptureConfig, Config, TrafficSettings};
+use crate::config::{CaptureConfig, Config, GeoConfig, TrafficSettings};
+use crate::geo::{GeoDb, HomeLocation};
 use crate::model::{Timestamp, TrafficSummary};
 use crate::store::Store;
 use crate::traffic::flows::FlowLimits;
@@ -208,7 +209,12 @@ struct HubInner {
     history: VecDeque<RatePoint>,
     /// Closed windows of every source, newest last, at most `windows_kept` per source.
     recent: VecDeque<Arc<TrafficSummary>>,
+    /// Each source's IP → name table from DNS answers (by source index), for labels.
+    names: std::collections::HashMap<usize, Arc<NameMap>>,
 }
+
+/// Addresses with the name DNS answers gave them.
+pub type NameMap = std::collections::HashMap<IpAddr, Arc<str>>;
 
 /// Why there are no sources, when there are none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -224,6 +230,8 @@ pub enum CaptureMode {
 pub struct TrafficHub {
     pub mode: CaptureMode,
     pub settings: TrafficSettings,
+    /// The geo/ASN databases the engines use, for pages that place addresses on a map.
+    pub geo: Option<Arc<GeoDb>>,
     inner: Mutex<HubInner>,
     summaries_sent: AtomicU64,
     summaries_dropped: AtomicU64,
@@ -261,6 +269,7 @@ impl TrafficHub {
         TrafficHub {
             mode,
             settings,
+            geo: None,
             inner: Mutex::new(HubInner::default()),
             summaries_sent: AtomicU64::new(0),
             summaries_dropped: AtomicU64::new(0),
@@ -278,6 +287,22 @@ impl TrafficHub {
     fn lock(&self) -> MutexGuard<'_, HubInner> {
         // A panicking capture thread must not take the web pages down with it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The same hub using `geo` for lookups.
+    pub fn with_geo(mut self, geo: Option<Arc<GeoDb>>) -> Self {
+        self.geo = geo;
+        self
+    }
+
+    /// Replaces one source's name table (the capture thread sends it with each snapshot).
+    fn publish_names(&self, idx: usize, names: NameMap) {
+        self.lock().names.insert(idx, Arc::new(names));
+    }
+
+    /// Every source's name table (usually one).
+    pub fn name_tables(&self) -> Vec<Arc<NameMap>> {
+        self.lock().names.values().cloned().collect()
     }
 
     fn set_notice(&self, msg: String) {
@@ -472,7 +497,8 @@ impl Sensor {
             (true, Some(_)) => CaptureMode::Replay,
             (true, None) => CaptureMode::Live,
         };
-        let hub = Arc::new(TrafficHub::new(mode.clone(), cfg.traffic.clone()));
+        let geo = open_geo(&cfg.geo);
+        let hub = Arc::new(TrafficHub::new(mode.clone(), cfg.traffic.clone()).with_geo(geo.clone()));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<TrafficSummary>(SUMMARY_QUEUE);
         let writer = {
@@ -490,7 +516,10 @@ impl Sensor {
                 hub: hub.clone(),
                 idx,
                 name: spec.name.clone(),
-                engine: engine_config(&cfg.traffic),
+                engine: TrafficConfig {
+                    geo: geo.clone(),
+                    ..engine_config(&cfg.traffic)
+                },
                 store_tx: tx.clone(),
                 stop: stop.clone(),
                 queries: qrx,
@@ -526,6 +555,28 @@ impl Sensor {
         }
         if let Some(w) = self.writer.take() {
             let _ = w.join();
+        }
+    }
+}
+
+/// The configured geo/ASN databases, or `None` (with a warning) when none is configured or
+/// one cannot be read: traffic is still summarised, without countries and ASNs.
+fn open_geo(g: &GeoConfig) -> Option<Arc<GeoDb>> {
+    if g.city_db.is_none() && g.asn_db.is_none() {
+        return None;
+    }
+    let home = HomeLocation {
+        country_iso: g.home_country.clone(),
+        country_name: None,
+        city: g.home_city.clone(),
+        latitude: g.home_location.map(|l| l.0),
+        longitude: g.home_location.map(|l| l.1),
+    };
+    match GeoDb::open(g.city_db.as_deref(), g.asn_db.as_deref(), home) {
+        Ok(db) => Some(Arc::new(db)),
+        Err(e) => {
+            tracing::warn!(error = %e, "geo databases not used");
+            None
         }
     }
 }

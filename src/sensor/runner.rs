@@ -179,6 +179,7 @@ pub fn run(ctx: Context, open: Opener) {
         flow_rows(engine.flows(), &ctx.name)
     };
     let evicted = engine.flows().evicted;
+    ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
     let current = windows.current;
     let last = engine.finish();
     if let (Some(idx), true) = (current, last.packets > 0) {
@@ -235,6 +236,7 @@ fn publish(
         ctx.hub.publish_live(ctx.idx, Arc::new(s));
     }
     ctx.hub.record_rate(wall().as_secs(), pps, bps);
+    ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
     let flows = engine.flows();
     ctx.hub.update_source(ctx.idx, |s| {
         s.packets = packets;

@@ -11,11 +11,13 @@
 //! - [`api`]: `/api/v1` JSON routes, one error shape, OpenAPI document and docs page.
 //! - [`sse`]: the one helper every live page uses for Server-Sent Events.
 //! - [`assets`]: static files embedded and pre-compressed at build time.
+//! - [`flowmap`]: the traffic world map, the flows view and their enriched-flows feed.
 //! - [`metrics`]: process facts and the Prometheus text endpoint.
 
 pub mod access;
 pub mod api;
 pub mod assets;
+pub mod flowmap;
 pub mod guard;
 pub mod logs;
 pub mod metrics;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub clock: Clock,
     /// The syslog receivers' counters, live tail and listener status.
     pub logs: Arc<crate::syslog::LogsHub>,
+    /// Live traffic state shared by the capture threads (see [`crate::sensor`]).
+    pub traffic: Arc<crate::sensor::TrafficHub>,
 }
 
 impl AppState {
@@ -101,6 +105,12 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .get("/", system::dashboard)
         .get("/events/dashboard", system::dashboard_events)
         .get("/traffic", system::traffic)
+        .get("/traffic/map", flowmap::map_page)
+        .get("/traffic/flows", flowmap::flows_page)
+        .get("/traffic/flows.csv", flowmap::export_csv)
+        .get("/traffic/flows.json", flowmap::export_json)
+        .get("/events/traffic/map", flowmap::events)
+        .get("/api/v1/traffic/map", flowmap::api_map)
         .get("/hosts", system::hosts)
         .get("/logs", logs::logs_page)
         .get("/logs/export.csv", logs::export_csv)

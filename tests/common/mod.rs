@@ -5,6 +5,7 @@
 use gatewatch::accounts::Accounts;
 use gatewatch::config::{self, Config, Overrides};
 use gatewatch::model::Timestamp;
+use gatewatch::sensor::Sensor;
 use gatewatch::store::Store;
 use gatewatch::web::{self, AppState, Facts, WebDeps};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,8 @@ pub struct TestServer {
     pub shutdown: CancellationToken,
     pub handle: tokio::task::JoinHandle<()>,
     pub dir: tempfile::TempDir,
+    /// The capture threads and writer, when the test's config enables capture.
+    pub sensor: Option<Sensor>,
 }
 
 #[derive(Default)]
@@ -40,8 +43,15 @@ impl TestServer {
             listen: Some("127.0.0.1:0".into()),
             plain_http: !opts.tls,
         };
-        let cfg: Config = config::load_from_str(&opts.config_toml, None, Vec::new(), &flags).unwrap();
+        // Capture stays off unless a test asks for it (e.g. a replayed fixture).
+        let toml = if opts.config_toml.contains("[capture]") {
+            opts.config_toml.clone()
+        } else {
+            format!("{}\n[capture]\nenabled = false\n", opts.config_toml)
+        };
+        let cfg: Config = config::load_from_str(&toml, None, Vec::new(), &flags).unwrap();
         let store = Arc::new(Store::open(&cfg.data_dir, Default::default()).unwrap());
+        let sensor = Sensor::start(&cfg, store.clone());
         let accounts = Arc::new(Accounts::new(store, cfg.auth.clone()));
         let tls = cfg
             .web
@@ -70,6 +80,7 @@ impl TestServer {
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
             logs: Default::default(),
+            traffic: sensor.hub.clone(),
         });
         let handle = tokio::spawn(web::run(
             WebDeps {
@@ -87,6 +98,7 @@ impl TestServer {
             shutdown,
             handle,
             dir,
+            sensor: Some(sensor),
         }
     }
 
@@ -107,9 +119,12 @@ impl TestServer {
             .unwrap();
     }
 
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let _ = self.handle.await;
+        let _ = (&mut self.handle).await;
+        if let Some(sensor) = self.sensor.take() {
+            let _ = tokio::task::spawn_blocking(move || sensor.stop()).await;
+        }
     }
 }
 
