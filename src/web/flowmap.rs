@@ -176,14 +176,14 @@ fn name_of(tables: &[Arc<NameMap>], ip: &IpAddr) -> Option<String> {
     tables.iter().find_map(|t| t.get(ip)).map(|n| n.to_string())
 }
 
-/// Turns a sensor flow into a map flow: the local end is the private one (`a` when both or
-/// neither are).
+/// Turns a sensor flow into a map flow: the local end is the private one.
 pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow {
     let a: Option<IpAddr> = r.a.parse().ok();
     let b: Option<IpAddr> = r.b.parse().ok();
     let a_local = a.as_ref().is_some_and(is_local);
     let b_local = b.as_ref().is_some_and(is_local);
-    let a_is_local = a_local || !b_local;
+    // Between two local (or two remote) ends, the client is ours: the higher, ephemeral port.
+    let a_is_local = if a_local != b_local { a_local } else { r.a_port >= r.b_port };
     let (local, lport, remote, rport) = if a_is_local {
         (a, r.a_port, b, r.b_port)
     } else {
@@ -197,7 +197,7 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
     let local_name = local.as_ref().and_then(|ip| name_of(names, ip));
     let remote_name = remote.as_ref().and_then(|ip| name_of(names, ip));
     let geo = match (&hub.geo, remote) {
-        (Some(db), Some(ip)) => Some(db.lookup(ip)),
+        (Some(db), Some(ip)) if !ip.is_multicast() => Some(db.lookup(ip)),
         _ => None,
     };
     let s = |v: &Option<Arc<str>>| v.as_ref().map(|x| x.to_string());
@@ -211,7 +211,8 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
         remote: remote.map(|i| i.to_string()).unwrap_or_else(|| r.b.clone()),
         remote_port: rport,
         remote_name,
-        remote_private: remote.as_ref().is_some_and(is_local),
+        // Multicast and broadcast never leave the site either.
+        remote_private: remote.as_ref().is_some_and(|ip| is_local(ip) || ip.is_multicast()),
         country: geo.as_ref().and_then(|g| s(&g.country_iso)),
         country_name: geo.as_ref().and_then(|g| s(&g.country_name)),
         city: geo.as_ref().and_then(|g| s(&g.city)),
@@ -506,6 +507,7 @@ pub async fn map_page(
 ) -> Response {
     let h = home(&state);
     let content = html! {
+        link rel="stylesheet" href=(super::assets::url("map.css"));
         nav.tabs aria-label="Traffic" {
             a href="/traffic" { "Overview" }
             a href="/traffic/map" aria-current="page" { "World map" }
@@ -605,6 +607,7 @@ pub async fn flows_page(
     let q = f.query();
     let amp = if q.is_empty() { String::new() } else { format!("{q}&") };
     let content = html! {
+        link rel="stylesheet" href=(super::assets::url("map.css"));
         nav.tabs aria-label="Traffic" {
             a href="/traffic" { "Overview" }
             a href="/traffic/map" { "World map" }
