@@ -211,6 +211,8 @@ struct HubInner {
     recent: VecDeque<Arc<TrafficSummary>>,
     /// Each source's IP → name table from DNS answers (by source index), for labels.
     names: std::collections::HashMap<usize, Arc<NameMap>>,
+    /// Each source's slowest DNS transactions in the window in progress.
+    slow_dns: std::collections::HashMap<usize, Arc<Vec<crate::top::SlowRow>>>,
 }
 
 /// Addresses with the name DNS answers gave them.
@@ -298,6 +300,19 @@ impl TrafficHub {
     /// Replaces one source's name table (the capture thread sends it with each snapshot).
     fn publish_names(&self, idx: usize, names: NameMap) {
         self.lock().names.insert(idx, Arc::new(names));
+    }
+
+    fn publish_slow_dns(&self, idx: usize, rows: Vec<crate::top::SlowRow>) {
+        self.lock().slow_dns.insert(idx, Arc::new(rows));
+    }
+
+    /// The slowest DNS transactions of every source's window in progress, slowest first.
+    pub fn slow_dns(&self) -> Vec<crate::top::SlowRow> {
+        let mut all: Vec<crate::top::SlowRow> =
+            self.lock().slow_dns.values().flat_map(|v| v.iter().cloned()).collect();
+        all.sort_by(|a, b| b.latency_us.cmp(&a.latency_us));
+        all.truncate(crate::traffic::dns_xact::XactStats::SLOWEST);
+        all
     }
 
     /// Every source's name table (usually one).

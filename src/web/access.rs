@@ -43,6 +43,7 @@ pub const ROUTE_ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/traffic/flows.json", Needs(ViewTraffic)),
     ("GET", "/events/traffic/map", Needs(ViewTraffic)),
     ("GET", "/api/v1/traffic/map", Needs(ViewTraffic)),
+    ("GET", "/api/v1/traffic/top", Needs(ViewTraffic)),
     ("GET", "/hosts", Needs(ViewHosts)),
     ("GET", "/logs", Needs(ViewLogs)),
     ("GET", "/logs/export.csv", Needs(ViewLogs)),

@@ -450,6 +450,44 @@ pub async fn api_map(State(state): State<Arc<AppState>>, Query(f): Query<MapFilt
     Json(body).into_response()
 }
 
+/// What `gatewatch top --url` shows: the windows in progress merged (or, once every source
+/// has ended, the last closed one), the last two minutes of rates and the slowest DNS
+/// transactions.
+#[utoipa::path(get, path = "/api/v1/traffic/top", tag = "traffic",
+    responses((status = 200, body = crate::top::TopView)))]
+pub async fn api_top(State(state): State<Arc<AppState>>) -> Json<crate::top::TopView> {
+    let hub = &state.traffic;
+    let summary = hub
+        .live_merged()
+        .or_else(|| hub.recent_windows().last().map(|w| (**w).clone()))
+        .unwrap_or_default();
+    let rates = hub
+        .rate_history()
+        .iter()
+        .map(|r| crate::top::RateSample {
+            t: r.t,
+            pps: r.pps,
+            bps: r.bps,
+        })
+        .collect();
+    let status = hub.status();
+    let mut view = crate::top::TopView::new(&summary, rates, hub.slow_dns());
+    view.drops = status
+        .sources
+        .iter()
+        .map(|s| s.dropped_kernel + s.dropped_interface)
+        .sum();
+    view.finished = !status.sources.is_empty()
+        && status
+            .sources
+            .iter()
+            .all(|s| !matches!(s.state, crate::sensor::SourceState::Running | crate::sensor::SourceState::Starting));
+    if view.source.is_empty() {
+        view.source = status.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(",");
+    }
+    Json(view)
+}
+
 /// The map's live feed: `event: flows` with a [`MapFeed`] every two seconds (the page
 /// filters; a paused page ignores them).
 pub async fn events(State(state): State<Arc<AppState>>) -> Response {

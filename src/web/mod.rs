@@ -111,6 +111,7 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .get("/traffic/flows.json", flowmap::export_json)
         .get("/events/traffic/map", flowmap::events)
         .get("/api/v1/traffic/map", flowmap::api_map)
+        .get("/api/v1/traffic/top", flowmap::api_top)
         .get("/hosts", system::hosts)
         .get("/logs", logs::logs_page)
         .get("/logs/export.csv", logs::export_csv)
