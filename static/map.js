@@ -20,7 +20,7 @@
     iphone: "#4e9bff", android: "#3ddc84", windows: "#00b4f0", macos: "#c58af9",
     linux: "#f5b700", iot: "#ff7b54", unknown: "#a0a7b4"
   };
-  var COUNTRY_ZOOM = 1.8, HOST_ZOOM = 2.5, MAX_ZOOM = 40;
+  var COUNTRY_ZOOM = 1.8, HOST_ZOOM = 2.5, DETAIL_ZOOM = 2.5, MAX_ZOOM = 40;
 
   var home = { lat: parseFloat(root.dataset.homeLat) || 0, lon: parseFloat(root.dataset.homeLon) || 0 };
   var flows = [];          // as received
@@ -52,40 +52,55 @@
   }
 
   // --- world ---
-  function loadWorld() {
-    return fetch(root.dataset.world, { credentials: "same-origin" })
+  // Countries at 1:110m at first; the 1:50m outlines are fetched once the view zooms in.
+  var detail = "none"; // none | loading | done
+  function loadWorld(url) {
+    return fetch(url, { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error("world map: HTTP " + r.status); return r.json(); })
       .then(function (topo) {
-        var fc = topojson.feature(topo, topo.objects.countries);
-        fc.features.forEach(function (f) {
-          if (!f.geometry || f.id === "010") return; // Antarctica: only distorts Mercator
-          var polys = f.geometry.type === "Polygon" ? [f.geometry.coordinates] : f.geometry.coordinates;
-          var rings = [], best = null;
-          polys.forEach(function (poly) {
-            poly.forEach(function (ring, i) {
-              var a = new Float64Array(ring.length * 2);
-              var minx = 1, maxx = 0, miny = 1, maxy = 0;
-              for (var k = 0; k < ring.length; k++) {
-                var x = mx(ring[k][0]), y = my(ring[k][1]);
-                a[2 * k] = x; a[2 * k + 1] = y;
-                if (x < minx) minx = x; if (x > maxx) maxx = x;
-                if (y < miny) miny = y; if (y > maxy) maxy = y;
-              }
-              rings.push(a);
-              var area = (maxx - minx) * (maxy - miny);
-              if (i === 0 && (!best || area > best.area) && maxx - minx < 0.5) {
-                best = { area: area, lx: (minx + maxx) / 2, ly: (miny + maxy) / 2 };
-              }
-            });
-          });
-          countries.push({
-            name: (f.properties && f.properties.name) || "",
-            rings: rings, lx: best ? best.lx : 0, ly: best ? best.ly : 0, area: best ? best.area : 0
-          });
-        });
-        countries.sort(function (a, b) { return b.area - a.area; });
+        var decoded = decodeCountries(topo);
+        // The coarse outlines never replace the detailed ones that came first.
+        if (url === root.dataset.worldDetail || detail !== "done") countries = decoded;
         baseDirty = true;
       });
+  }
+  function maybeLoadDetail() {
+    if (detail !== "none" || view.zoom < DETAIL_ZOOM || !root.dataset.worldDetail) return;
+    detail = "loading";
+    loadWorld(root.dataset.worldDetail).then(function () { detail = "done"; stateEl.dataset.detail = "50m"; })
+      .catch(function () { detail = "none"; });
+  }
+  function decodeCountries(topo) {
+    var out = [];
+    var fc = topojson.feature(topo, topo.objects.countries);
+    fc.features.forEach(function (f) {
+      if (!f.geometry || f.id === "010") return; // Antarctica: only distorts Mercator
+      var polys = f.geometry.type === "Polygon" ? [f.geometry.coordinates] : f.geometry.coordinates;
+      var rings = [], best = null;
+      polys.forEach(function (poly) {
+        poly.forEach(function (ring, i) {
+          var a = new Float64Array(ring.length * 2);
+          var minx = 1, maxx = 0, miny = 1, maxy = 0;
+          for (var k = 0; k < ring.length; k++) {
+            var x = mx(ring[k][0]), y = my(ring[k][1]);
+            a[2 * k] = x; a[2 * k + 1] = y;
+            if (x < minx) minx = x; if (x > maxx) maxx = x;
+            if (y < miny) miny = y; if (y > maxy) maxy = y;
+          }
+          rings.push(a);
+          var area = (maxx - minx) * (maxy - miny);
+          if (i === 0 && (!best || area > best.area) && maxx - minx < 0.5) {
+            best = { area: area, lx: (minx + maxx) / 2, ly: (miny + maxy) / 2 };
+          }
+        });
+      });
+      out.push({
+        name: (f.properties && f.properties.name) || "",
+        rings: rings, lx: best ? best.lx : 0, ly: best ? best.ly : 0, area: best ? best.area : 0
+      });
+    });
+    out.sort(function (a, b) { return b.area - a.area; });
+    return out;
   }
 
   function cssVar(name, fallback) {
@@ -347,6 +362,7 @@
     clampView();
     baseDirty = true;
     stateEl.dataset.zoom = view.zoom.toFixed(2);
+    maybeLoadDetail();
     renderList();
   }
   canvas.addEventListener("wheel", function (e) {
@@ -467,7 +483,7 @@
 
   resize();
   requestAnimationFrame(function (t) { lastNow = t; draw(t); });
-  loadWorld().catch(function (e) { statusEl.textContent = String(e.message || e); });
+  loadWorld(root.dataset.world).catch(function (e) { statusEl.textContent = String(e.message || e); });
   var demoN = parseInt(new URLSearchParams(location.search).get("demo") || "", 10);
   if (demoN > 0) {
     receive({ flows: demo(Math.min(demoN, 20000)) });

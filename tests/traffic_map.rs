@@ -80,10 +80,13 @@ fn names_answering(ip: &IpAddr) -> BTreeSet<String> {
 /// (country ISO, latitude, longitude) of `ip` in the City test database's JSON source.
 fn expected_place(ip: &IpAddr) -> Option<(String, f64, f64)> {
     let json: Value =
-        serde_json::from_str(&std::fs::read_to_string(geo_dir().join("GeoLite2-City-Test.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(geo_dir().join("GeoLite2-City-Test.json")).unwrap())
+            .unwrap();
     for entry in json.as_array()? {
         for (net, v) in entry.as_object()? {
-            let Ok(net) = net.parse::<ipnet::IpNet>() else { continue };
+            let Ok(net) = net.parse::<ipnet::IpNet>() else {
+                continue;
+            };
             if net.contains(ip) {
                 let loc = &v["location"];
                 return Some((
@@ -149,7 +152,11 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
             .unwrap_or_else(|| panic!("no flow to {ip} in {body}"));
         let (country, lat, lon) = expected_place(ip).unwrap();
         assert_eq!(f["country"], country.as_str(), "{ip}");
-        assert_eq!((f["lat"].as_f64(), f["lon"].as_f64()), (Some(lat), Some(lon)), "{ip}");
+        assert_eq!(
+            (f["lat"].as_f64(), f["lon"].as_f64()),
+            (Some(lat), Some(lon)),
+            "{ip}"
+        );
         assert_eq!(f["remote_private"], false);
         let names = names_answering(ip);
         if !names.is_empty() {
@@ -181,7 +188,9 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
         .unwrap();
     let dns = dns["flows"].as_array().unwrap();
     assert!(!dns.is_empty() && dns.len() < flows.len());
-    assert!(dns.iter().all(|f| f["proto"] == 17 && (f["remote_port"] == 53 || f["local_port"] == 53)));
+    assert!(dns
+        .iter()
+        .all(|f| f["proto"] == 17 && (f["remote_port"] == 53 || f["local_port"] == 53)));
 
     // The flows view and its exports, as a logged-in user.
     let web = setup_admin(&server, "admin", PASSWORD).await;
@@ -207,7 +216,13 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
         .unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].starts_with("source,proto,local"));
-    assert!(lines.len() >= 2 && lines[1..].iter().all(|l| l.contains("81.2.69.142") && l.contains(",GB,")), "{csv}");
+    assert!(
+        lines.len() >= 2
+            && lines[1..]
+                .iter()
+                .all(|l| l.contains("81.2.69.142") && l.contains(",GB,")),
+        "{csv}"
+    );
     let json: Value = web
         .get(format!("{}/traffic/flows.json?proto=tcp", server.url))
         .send()
@@ -280,10 +295,12 @@ async fn connect(driver: &Driver, profile: &Path) -> Result<Client> {
         "acceptInsecureCerts": true,
         "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
     });
-    Ok(ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps.as_object().cloned().unwrap_or_default())
-        .connect(&format!("http://127.0.0.1:{}/", driver.port))
-        .await?)
+    Ok(
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.as_object().cloned().unwrap_or_default())
+            .connect(&format!("http://127.0.0.1:{}/", driver.port))
+            .await?,
+    )
 }
 
 async fn screenshot(c: &Client, name: &str) -> Result<()> {
@@ -296,7 +313,12 @@ async fn screenshot(c: &Client, name: &str) -> Result<()> {
 }
 
 async fn arcs(c: &Client) -> Result<Vec<Value>> {
-    let v = c.execute("return window.gatewatchMap ? window.gatewatchMap.arcs() : null", vec![]).await?;
+    let v = c
+        .execute(
+            "return window.gatewatchMap ? window.gatewatchMap.arcs() : null",
+            vec![],
+        )
+        .await?;
     Ok(v.as_array().cloned().unwrap_or_default())
 }
 
@@ -353,26 +375,50 @@ async fn map_draws_arcs_for_the_fixture_and_filters_narrow_them() {
 async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
     let base = server.url.as_str();
     c.goto(&format!("{base}/login")).await?;
-    c.find(Locator::Css("#username")).await?.send_keys("admin").await?;
-    c.find(Locator::Css("#password")).await?.send_keys(PASSWORD).await?;
-    c.find(Locator::Css("form.stack button[type=submit]")).await?.click().await?;
+    c.find(Locator::Css("#username"))
+        .await?
+        .send_keys("admin")
+        .await?;
+    c.find(Locator::Css("#password"))
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
+    c.find(Locator::Css("form.stack button[type=submit]"))
+        .await?
+        .click()
+        .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.goto(&format!("{base}/traffic/map")).await?;
 
     let endpoints = public_endpoints();
     let all = wait_arcs(c, endpoints.len()).await?;
-    let remotes: BTreeSet<String> = all.iter().filter_map(|a| a["remote"].as_str().map(String::from)).collect();
+    let remotes: BTreeSet<String> = all
+        .iter()
+        .filter_map(|a| a["remote"].as_str().map(String::from))
+        .collect();
     for ip in &endpoints {
-        ensure!(remotes.contains(&ip.to_string()), "no arc to {ip}; arcs go to {remotes:?}");
+        ensure!(
+            remotes.contains(&ip.to_string()),
+            "no arc to {ip}; arcs go to {remotes:?}"
+        );
         let (_, lat, lon) = expected_place(ip).context("test DB knows the address")?;
         let arc = all.iter().find(|a| a["remote"] == ip.to_string()).unwrap();
-        ensure!(arc["lat"].as_f64() == Some(lat) && arc["lon"].as_f64() == Some(lon), "{ip} placed at {arc}");
+        ensure!(
+            arc["lat"].as_f64() == Some(lat) && arc["lon"].as_f64() == Some(lon),
+            "{ip} placed at {arc}"
+        );
     }
     let state = c.find(Locator::Css("#map-state")).await?;
     ensure!(state.attr("data-arcs").await?.as_deref() == Some(all.len().to_string().as_str()));
-    ensure!(state.attr("data-unplaced").await?.as_deref() == Some("0"), "every flow has a place");
+    ensure!(
+        state.attr("data-unplaced").await?.as_deref() == Some("0"),
+        "every flow has a place"
+    );
     let list = c.find(Locator::Css("#map-list")).await?.text().await?;
-    ensure!(list.contains("maps.google.com") || list.contains("google.com"), "side list: {list}");
+    ensure!(
+        list.contains("maps.google.com") || list.contains("google.com"),
+        "side list: {list}"
+    );
     screenshot(c, "map-zoomed-out").await?;
 
     // Zoomed in over Europe: country names (≥ 1.8×) and host names (≥ 2.5×) are drawn.
@@ -387,10 +433,14 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
     let source = all[0]["source"].as_str().unwrap_or_default().to_string();
     type Check = fn(&Value) -> bool;
     let checks: [(&str, &str, Check); 7] = [
-        ("ip", "81.2.69.142", |a| a["remote"] == "81.2.69.142" || a["local"] == "81.2.69.142"),
+        ("ip", "81.2.69.142", |a| {
+            a["remote"] == "81.2.69.142" || a["local"] == "81.2.69.142"
+        }),
         ("port", "53", |a| a["remote_port"] == 53 || a["local_port"] == 53),
         ("host", "google", |a| {
-            [&a["remote_name"], &a["local_name"]].iter().any(|n| n.as_str().is_some_and(|n| n.contains("google")))
+            [&a["remote_name"], &a["local_name"]]
+                .iter()
+                .any(|n| n.as_str().is_some_and(|n| n.contains("google")))
         }),
         ("iface", "no-such-if", |_| false),
         ("len", "500-2000", |a| {
@@ -408,10 +458,21 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
         set_filter(c, name, value).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got = arcs(c).await?;
-        ensure!(got.len() < total, "{name}={value} did not narrow ({} of {total})", got.len());
-        ensure!(got.iter().all(ok), "{name}={value} kept a flow that does not match");
+        ensure!(
+            got.len() < total,
+            "{name}={value} did not narrow ({} of {total})",
+            got.len()
+        );
+        ensure!(
+            got.iter().all(ok),
+            "{name}={value} kept a flow that does not match"
+        );
         let expected = all.iter().filter(|a| ok(a)).count();
-        ensure!(got.len() == expected, "{name}={value}: {} arcs, {expected} flows match", got.len());
+        ensure!(
+            got.len() == expected,
+            "{name}={value}: {} arcs, {expected} flows match",
+            got.len()
+        );
         seen.insert(format!("{name}={value}"), got.len());
         if name == "ip" {
             screenshot(c, "map-filtered-ip").await?;
@@ -420,12 +481,22 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
     }
     set_filter(c, "iface", &source).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    ensure!(arcs(c).await?.len() == total, "the capture's own interface keeps every arc");
+    ensure!(
+        arcs(c).await?.len() == total,
+        "the capture's own interface keeps every arc"
+    );
     println!("arcs: {total} total; filtered: {seen:?}");
 
     // Pause keeps the picture; resume goes on.
     c.find(Locator::Css("#map-pause")).await?.click().await?;
-    ensure!(c.find(Locator::Css("#map-pause")).await?.attr("aria-pressed").await?.as_deref() == Some("true"));
+    ensure!(
+        c.find(Locator::Css("#map-pause"))
+            .await?
+            .attr("aria-pressed")
+            .await?
+            .as_deref()
+            == Some("true")
+    );
     c.find(Locator::Css("#map-pause")).await?.click().await?;
 
     // Frame time with 2,000 synthetic arcs (reported, not asserted: benches measure).

@@ -52,7 +52,9 @@ fn spec(c: TopCmd) -> Result<FeedSpec, CliError> {
     }
     if let Some(url) = c.url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(usage("--url must start with https:// (or http:// behind a proxy)"));
+            return Err(usage(
+                "--url must start with https:// (or http:// behind a proxy)",
+            ));
         }
         let token = c
             .token
@@ -80,13 +82,17 @@ pub fn run(c: TopCmd) -> Result<(), CliError> {
     let spec = spec(c)?;
     let (tx, rx) = mpsc::channel();
     feed::start(spec, tx).map_err(|e| CliError::new(Exit::Failure, format!("cannot start: {e}")))?;
-    let mut terminal = ratatui::try_init().map_err(|e| CliError::new(Exit::Failure, format!("not a terminal: {e}")))?;
+    let mut terminal =
+        ratatui::try_init().map_err(|e| CliError::new(Exit::Failure, format!("not a terminal: {e}")))?;
     let result = event_loop(&mut terminal, &rx);
     ratatui::restore();
     result.map_err(|e| CliError::new(Exit::Failure, e.to_string()))
 }
 
-fn event_loop(terminal: &mut ratatui::DefaultTerminal, rx: &mpsc::Receiver<feed::Update>) -> std::io::Result<()> {
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    rx: &mpsc::Receiver<feed::Update>,
+) -> std::io::Result<()> {
     let mut app = App::default();
     loop {
         while let Ok(u) = rx.try_recv() {

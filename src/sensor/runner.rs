@@ -180,7 +180,8 @@ pub fn run(ctx: Context, open: Opener) {
     };
     let evicted = engine.flows().evicted;
     ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
-    ctx.hub.publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
+    ctx.hub
+        .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let current = windows.current;
     let last = engine.finish();
     if let (Some(idx), true) = (current, last.packets > 0) {
@@ -238,7 +239,8 @@ fn publish(
     }
     ctx.hub.record_rate(wall().as_secs(), pps, bps);
     ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
-    ctx.hub.publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
+    ctx.hub
+        .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let flows = engine.flows();
     ctx.hub.update_source(ctx.idx, |s| {
         s.packets = packets;

@@ -85,9 +85,10 @@ fn remote(url: &str, token: &str, insecure: bool, ca_cert: Option<PathBuf>, tx: 
         .timeout(Duration::from_secs(5))
         .danger_accept_invalid_certs(insecure);
     if let Some(path) = ca_cert {
-        match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|pem| {
-            reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())
-        }) {
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+        {
             Ok(cert) => builder = builder.add_root_certificate(cert),
             Err(e) => {
                 let _ = tx.send(Update::Problem(format!("{}: {e}", path.display())));
@@ -109,7 +110,10 @@ fn remote(url: &str, token: &str, insecure: bool, ca_cert: Option<PathBuf>, tx: 
                 Ok(v) => Update::View(Box::new(v)),
                 Err(e) => Update::Problem(format!("unexpected answer from {endpoint}: {e}")),
             },
-            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED || r.status() == reqwest::StatusCode::FORBIDDEN => {
+            Ok(r)
+                if r.status() == reqwest::StatusCode::UNAUTHORIZED
+                    || r.status() == reqwest::StatusCode::FORBIDDEN =>
+            {
                 Update::Problem(format!(
                     "{endpoint}: {} — the token is wrong or its role cannot view traffic",
                     r.status()
@@ -188,7 +192,11 @@ fn local(mut src: Box<dyn CaptureSource>, name: &str, tx: &Sender<Update>) {
         let w = engine.live();
         let start = w.start.map(|t| t.as_secs() * 1000).unwrap_or(0);
         let end = w.end.map(|t| t.as_secs() * 1000).unwrap_or(start);
-        let mut v = TopView::new(&summarize(w, name, start, end, 0), rates.complete(), slow_rows(&w.dns_xact));
+        let mut v = TopView::new(
+            &summarize(w, name, start, end, 0),
+            rates.complete(),
+            slow_rows(&w.dns_xact),
+        );
         v.finished = finished;
         Update::View(Box::new(v))
     };

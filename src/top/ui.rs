@@ -21,7 +21,13 @@ pub enum Panel {
 }
 
 impl Panel {
-    pub const ALL: [Panel; 5] = [Panel::Overview, Panel::Talkers, Panel::Ports, Panel::Dns, Panel::Slow];
+    pub const ALL: [Panel; 5] = [
+        Panel::Overview,
+        Panel::Talkers,
+        Panel::Ports,
+        Panel::Dns,
+        Panel::Slow,
+    ];
 
     fn title(self) -> &'static str {
         match self {
@@ -97,7 +103,9 @@ impl App {
                 }
             }
             Key::Tab => self.panel = Panel::ALL[(self.panel.index() + 1) % Panel::ALL.len()],
-            Key::BackTab => self.panel = Panel::ALL[(self.panel.index() + Panel::ALL.len() - 1) % Panel::ALL.len()],
+            Key::BackTab => {
+                self.panel = Panel::ALL[(self.panel.index() + Panel::ALL.len() - 1) % Panel::ALL.len()]
+            }
             Key::Char(c @ '1'..='5') => self.panel = Panel::ALL[c as usize - '1' as usize],
             _ => {}
         }
@@ -148,18 +156,29 @@ fn percentile_row<'a>(label: &'a str, p: &Percentiles) -> Row<'a> {
 const HEAD: Style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
 
 fn block(title: &str) -> Block<'_> {
-    Block::default().borders(Borders::ALL).title(Span::styled(title, HEAD))
+    Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, HEAD))
 }
 
 fn top_table<'a>(title: &'a str, what: &'a str, list: &'a [TopEntry], total: u64, rows: usize) -> Table<'a> {
     let body: Vec<Row> = list
         .iter()
         .take(rows)
-        .map(|e| Row::new(vec![Cell::from(e.key.as_str()), Cell::from(human(e.value as f64)), Cell::from(pct(e.value, total))]))
+        .map(|e| {
+            Row::new(vec![
+                Cell::from(e.key.as_str()),
+                Cell::from(human(e.value as f64)),
+                Cell::from(pct(e.value, total)),
+            ])
+        })
         .collect();
-    Table::new(body, [Constraint::Min(16), Constraint::Length(8), Constraint::Length(6)])
-        .header(Row::new(vec!["", what, "%"]).style(HEAD))
-        .block(block(title))
+    Table::new(
+        body,
+        [Constraint::Min(16), Constraint::Length(8), Constraint::Length(6)],
+    )
+    .header(Row::new(vec!["", what, "%"]).style(HEAD))
+    .block(block(title))
 }
 
 /// Renders the whole screen.
@@ -167,7 +186,12 @@ pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     let rows = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Length(1), Constraint::Length(1), Constraint::Min(5), Constraint::Length(1)])
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Min(5),
+            Constraint::Length(1),
+        ])
         .split(area);
     f.render_widget(Paragraph::new(header(app)), rows[0]);
     let tabs = Tabs::new(Panel::ALL.iter().map(|p| p.title()))
@@ -176,7 +200,10 @@ pub fn draw(f: &mut Frame, app: &App) {
     f.render_widget(tabs, rows[1]);
     match &app.view {
         None => {
-            let msg = app.problem.clone().unwrap_or_else(|| "waiting for the first update…".into());
+            let msg = app
+                .problem
+                .clone()
+                .unwrap_or_else(|| "waiting for the first update…".into());
             f.render_widget(Paragraph::new(msg).block(block("gatewatch top")), rows[2]);
         }
         Some(v) => match app.panel {
@@ -188,7 +215,9 @@ pub fn draw(f: &mut Frame, app: &App) {
         },
     }
     let keys = match &app.problem {
-        Some(p) if app.view.is_some() => Line::from(Span::styled(format!("! {p}"), Style::new().fg(Color::Red))),
+        Some(p) if app.view.is_some() => {
+            Line::from(Span::styled(format!("! {p}"), Style::new().fg(Color::Red)))
+        }
         _ => Line::from("q quit  p pause  Tab/1-5 panels"),
     };
     f.render_widget(Paragraph::new(keys), rows[3]);
@@ -228,8 +257,18 @@ fn overview(f: &mut Frame, area: Rect, v: &TopView) {
         .style(Style::new().fg(Color::Cyan));
     f.render_widget(spark, parts[0]);
     let pct_table = Table::new(
-        vec![percentile_row("packets/s", &v.rate_pps), percentile_row("size B", &v.sizes)],
-        [Constraint::Length(10), Constraint::Length(8), Constraint::Length(8), Constraint::Length(8), Constraint::Length(8), Constraint::Length(8)],
+        vec![
+            percentile_row("packets/s", &v.rate_pps),
+            percentile_row("size B", &v.sizes),
+        ],
+        [
+            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
+        ],
     )
     .header(Row::new(vec!["", "p50", "p90", "p95", "p99", "max"]).style(HEAD))
     .block(block("Percentiles (window)"));
@@ -245,10 +284,22 @@ fn overview(f: &mut Frame, area: Rect, v: &TopView) {
             Row::new(vec!["TCP".to_string(), human(c.tcp as f64), pct(c.tcp, n)]),
             Row::new(vec!["UDP".to_string(), human(c.udp as f64), pct(c.udp, n)]),
             Row::new(vec!["ICMP".to_string(), human(c.icmp as f64), pct(c.icmp, n)]),
-            Row::new(vec!["other".to_string(), human((c.other + c.non_ip) as f64), pct(c.other + c.non_ip, n)]),
-            Row::new(vec!["IPv4/IPv6".to_string(), format!("{}/{}", human(c.ipv4 as f64), human(c.ipv6 as f64)), pct(c.ipv6, n)]),
+            Row::new(vec![
+                "other".to_string(),
+                human((c.other + c.non_ip) as f64),
+                pct(c.other + c.non_ip, n),
+            ]),
+            Row::new(vec![
+                "IPv4/IPv6".to_string(),
+                format!("{}/{}", human(c.ipv4 as f64), human(c.ipv6 as f64)),
+                pct(c.ipv6, n),
+            ]),
         ],
-        [Constraint::Length(10), Constraint::Length(12), Constraint::Length(7)],
+        [
+            Constraint::Length(10),
+            Constraint::Length(12),
+            Constraint::Length(7),
+        ],
     )
     .header(Row::new(vec!["protocol", "packets", "%"]).style(HEAD))
     .block(block("Protocol mix"));
@@ -257,8 +308,14 @@ fn overview(f: &mut Frame, area: Rect, v: &TopView) {
         vec![
             Row::new(vec!["packets".to_string(), human(n as f64)]),
             Row::new(vec!["bytes".to_string(), human(c.bytes as f64)]),
-            Row::new(vec!["in / out".to_string(), format!("{} / {}", human(c.packets_in as f64), human(c.packets_out as f64))]),
-            Row::new(vec!["SYN/SYNACK/RST".to_string(), format!("{}/{}/{}", c.tcp_syn, c.tcp_synack, c.tcp_rst)]),
+            Row::new(vec![
+                "in / out".to_string(),
+                format!("{} / {}", human(c.packets_in as f64), human(c.packets_out as f64)),
+            ]),
+            Row::new(vec![
+                "SYN/SYNACK/RST".to_string(),
+                format!("{}/{}/{}", c.tcp_syn, c.tcp_synack, c.tcp_rst),
+            ]),
             Row::new(vec!["drops".to_string(), v.drops.to_string()]),
         ],
         [Constraint::Length(15), Constraint::Min(10)],
@@ -278,16 +335,52 @@ fn talkers(f: &mut Frame, area: Rect, v: &TopView) {
     let h = two(area);
     let rows = area.height.saturating_sub(3) as usize;
     let t = &v.top;
-    f.render_widget(top_table("Top sources (bytes)", "bytes", &t.src_ips_by_bytes, v.counters.bytes, rows), h[0]);
-    f.render_widget(top_table("Top destinations (bytes)", "bytes", &t.dst_ips_by_bytes, v.counters.bytes, rows), h[1]);
+    f.render_widget(
+        top_table(
+            "Top sources (bytes)",
+            "bytes",
+            &t.src_ips_by_bytes,
+            v.counters.bytes,
+            rows,
+        ),
+        h[0],
+    );
+    f.render_widget(
+        top_table(
+            "Top destinations (bytes)",
+            "bytes",
+            &t.dst_ips_by_bytes,
+            v.counters.bytes,
+            rows,
+        ),
+        h[1],
+    );
 }
 
 fn ports(f: &mut Frame, area: Rect, v: &TopView) {
     let h = two(area);
     let rows = area.height.saturating_sub(3) as usize;
     let t = &v.top;
-    f.render_widget(top_table("Top dst ports (packets)", "pkts", &t.dst_ports_by_packets, v.counters.packets, rows), h[0]);
-    f.render_widget(top_table("Top dst ports (bytes)", "bytes", &t.dst_ports_by_bytes, v.counters.bytes, rows), h[1]);
+    f.render_widget(
+        top_table(
+            "Top dst ports (packets)",
+            "pkts",
+            &t.dst_ports_by_packets,
+            v.counters.packets,
+            rows,
+        ),
+        h[0],
+    );
+    f.render_widget(
+        top_table(
+            "Top dst ports (bytes)",
+            "bytes",
+            &t.dst_ports_by_bytes,
+            v.counters.bytes,
+            rows,
+        ),
+        h[1],
+    );
 }
 
 fn dns(f: &mut Frame, area: Rect, v: &TopView) {
@@ -299,20 +392,51 @@ fn dns(f: &mut Frame, area: Rect, v: &TopView) {
     let r = c.dns_responses;
     let rc = Table::new(
         vec![
-            Row::new(vec!["queries".to_string(), c.dns_queries.to_string(), String::new()]),
+            Row::new(vec![
+                "queries".to_string(),
+                c.dns_queries.to_string(),
+                String::new(),
+            ]),
             Row::new(vec!["responses".to_string(), r.to_string(), String::new()]),
-            Row::new(vec!["NOERROR".to_string(), c.dns_noerror.to_string(), pct(c.dns_noerror, r)]),
-            Row::new(vec!["NXDOMAIN".to_string(), c.dns_nxdomain.to_string(), pct(c.dns_nxdomain, r)]),
-            Row::new(vec!["SERVFAIL".to_string(), c.dns_servfail.to_string(), pct(c.dns_servfail, r)]),
-            Row::new(vec!["REFUSED".to_string(), c.dns_refused.to_string(), pct(c.dns_refused, r)]),
-            Row::new(vec!["NODATA".to_string(), c.dns_nodata.to_string(), pct(c.dns_nodata, r)]),
+            Row::new(vec![
+                "NOERROR".to_string(),
+                c.dns_noerror.to_string(),
+                pct(c.dns_noerror, r),
+            ]),
+            Row::new(vec![
+                "NXDOMAIN".to_string(),
+                c.dns_nxdomain.to_string(),
+                pct(c.dns_nxdomain, r),
+            ]),
+            Row::new(vec![
+                "SERVFAIL".to_string(),
+                c.dns_servfail.to_string(),
+                pct(c.dns_servfail, r),
+            ]),
+            Row::new(vec![
+                "REFUSED".to_string(),
+                c.dns_refused.to_string(),
+                pct(c.dns_refused, r),
+            ]),
+            Row::new(vec![
+                "NODATA".to_string(),
+                c.dns_nodata.to_string(),
+                pct(c.dns_nodata, r),
+            ]),
         ],
-        [Constraint::Length(10), Constraint::Length(8), Constraint::Length(7)],
+        [
+            Constraint::Length(10),
+            Constraint::Length(8),
+            Constraint::Length(7),
+        ],
     )
     .block(block("Rcodes"));
     f.render_widget(rc, h[0]);
     let rows = area.height.saturating_sub(3) as usize;
-    f.render_widget(top_table("Top qnames", "msgs", &v.top.qnames, c.dns_messages, rows), h[1]);
+    f.render_widget(
+        top_table("Top qnames", "msgs", &v.top.qnames, c.dns_messages, rows),
+        h[1],
+    );
 }
 
 fn slow(f: &mut Frame, area: Rect, v: &TopView) {
@@ -329,9 +453,21 @@ fn slow(f: &mut Frame, area: Rect, v: &TopView) {
         })
         .collect();
     let empty = body.is_empty();
-    let t = Table::new(body, [Constraint::Length(8), Constraint::Min(20), Constraint::Length(16), Constraint::Length(16)])
-        .header(Row::new(vec!["ms", "qname", "client", "server"]).style(HEAD))
-        .block(block(if empty { "Slowest DNS transactions (none matched yet)" } else { "Slowest DNS transactions" }));
+    let t = Table::new(
+        body,
+        [
+            Constraint::Length(8),
+            Constraint::Min(20),
+            Constraint::Length(16),
+            Constraint::Length(16),
+        ],
+    )
+    .header(Row::new(vec!["ms", "qname", "client", "server"]).style(HEAD))
+    .block(block(if empty {
+        "Slowest DNS transactions (none matched yet)"
+    } else {
+        "Slowest DNS transactions"
+    }));
     f.render_widget(t, area);
 }
 
@@ -347,7 +483,12 @@ mod tests {
         term.draw(|f| draw(f, app)).unwrap();
         let buf = term.backend().buffer().clone();
         (0..24)
-            .map(|y| (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>() + "\n")
+            .map(|y| {
+                (0..80)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+                    + "\n"
+            })
             .collect()
     }
 
@@ -356,10 +497,22 @@ mod tests {
         let mut app = App::default();
         let view = TopView {
             source: "eth0".into(),
-            counters: TrafficCounters { packets: 10, tcp: 6, udp: 4, bytes: 1000, ..Default::default() },
+            counters: TrafficCounters {
+                packets: 10,
+                tcp: 6,
+                udp: 4,
+                bytes: 1000,
+                ..Default::default()
+            },
             top: TopLists {
-                src_ips_by_bytes: vec![TopEntry { key: "192.0.2.7".into(), value: 700 }],
-                qnames: vec![TopEntry { key: "example.org".into(), value: 3 }],
+                src_ips_by_bytes: vec![TopEntry {
+                    key: "192.0.2.7".into(),
+                    value: 700,
+                }],
+                qnames: vec![TopEntry {
+                    key: "example.org".into(),
+                    value: 3,
+                }],
                 ..Default::default()
             },
             ..Default::default()

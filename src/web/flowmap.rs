@@ -95,19 +95,52 @@ impl DeviceKind {
         let has = |words: &[&str]| words.iter().any(|w| h.contains(w));
         if has(&["iphone", "ipad", "ipod", "ios-"]) {
             DeviceKind::Iphone
-        } else if has(&["android", "galaxy", "pixel", "oneplus", "xiaomi", "redmi", "huawei"]) {
+        } else if has(&[
+            "android", "galaxy", "pixel", "oneplus", "xiaomi", "redmi", "huawei",
+        ]) {
             DeviceKind::Android
-        } else if has(&["msft", "windows", "desktop-", "laptop-", "win10", "win11", "microsoft"]) {
+        } else if has(&[
+            "msft",
+            "windows",
+            "desktop-",
+            "laptop-",
+            "win10",
+            "win11",
+            "microsoft",
+        ]) {
             DeviceKind::Windows
         } else if has(&["macbook", "imac", "mac-mini", "macmini", "macpro", "apple"]) {
             DeviceKind::Macos
         } else if has(&[
-            "esp32", "esp8266", "espressif", "tasmota", "shelly", "sonoff", "tuya", "hue", "nest",
-            "ring-", "roku", "chromecast", "sonos", "camera", "cam-", "printer", "tplink", "tp-link",
-            "wemo", "echo", "alexa", "amazon", "raspberrypi", "udhcp",
+            "esp32",
+            "esp8266",
+            "espressif",
+            "tasmota",
+            "shelly",
+            "sonoff",
+            "tuya",
+            "hue",
+            "nest",
+            "ring-",
+            "roku",
+            "chromecast",
+            "sonos",
+            "camera",
+            "cam-",
+            "printer",
+            "tplink",
+            "tp-link",
+            "wemo",
+            "echo",
+            "alexa",
+            "amazon",
+            "raspberrypi",
+            "udhcp",
         ]) {
             DeviceKind::Iot
-        } else if has(&["linux", "ubuntu", "debian", "fedora", "arch", "centos", "dhcpcd", "nixos"]) {
+        } else if has(&[
+            "linux", "ubuntu", "debian", "fedora", "arch", "centos", "dhcpcd", "nixos",
+        ]) {
             DeviceKind::Linux
         } else {
             DeviceKind::Unknown
@@ -183,7 +216,11 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
     let a_local = a.as_ref().is_some_and(is_local);
     let b_local = b.as_ref().is_some_and(is_local);
     // Between two local (or two remote) ends, the client is ours: the higher, ephemeral port.
-    let a_is_local = if a_local != b_local { a_local } else { r.a_port >= r.b_port };
+    let a_is_local = if a_local != b_local {
+        a_local
+    } else {
+        r.a_port >= r.b_port
+    };
     let (local, lport, remote, rport) = if a_is_local {
         (a, r.a_port, b, r.b_port)
     } else {
@@ -212,7 +249,9 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
         remote_port: rport,
         remote_name,
         // Multicast and broadcast never leave the site either.
-        remote_private: remote.as_ref().is_some_and(|ip| is_local(ip) || ip.is_multicast()),
+        remote_private: remote
+            .as_ref()
+            .is_some_and(|ip| is_local(ip) || ip.is_multicast()),
         country: geo.as_ref().and_then(|g| s(&g.country_iso)),
         country_name: geo.as_ref().and_then(|g| s(&g.country_name)),
         city: geo.as_ref().and_then(|g| s(&g.city)),
@@ -232,6 +271,7 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
 
 /// The filters of the map and the flows view (all optional, all must match).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MapFilter {
     /// Part of either address.
     pub ip: Option<String>,
@@ -258,13 +298,15 @@ impl MapFilter {
     /// Why a filter value is not understood, if one is not.
     pub fn check(&self) -> Result<(), String> {
         if let Some(p) = nonempty(&self.port) {
-            p.parse::<u16>().map_err(|_| format!("port: {p:?} is not a port number"))?;
+            p.parse::<u16>()
+                .map_err(|_| format!("port: {p:?} is not a port number"))?;
         }
         if let Some(l) = nonempty(&self.len) {
             parse_len(l).ok_or_else(|| format!("packet length: {l:?} is not N or N-M"))?;
         }
         if let Some(p) = nonempty(&self.proto) {
-            parse_proto(p).ok_or_else(|| format!("protocol: {p:?} is not tcp, udp, icmp, icmpv6 or a number"))?;
+            parse_proto(p)
+                .ok_or_else(|| format!("protocol: {p:?} is not tcp, udp, icmp, icmpv6 or a number"))?;
         }
         Ok(())
     }
@@ -431,7 +473,13 @@ async fn feed(state: &AppState) -> MapFeed {
     MapFeed {
         home: home(state),
         geo: state.traffic.geo.is_some(),
-        sources: state.traffic.status().sources.into_iter().map(|s| s.name).collect(),
+        sources: state
+            .traffic
+            .status()
+            .sources
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
         flows: map_flows(state).await,
     }
 }
@@ -441,7 +489,10 @@ async fn feed(state: &AppState) -> MapFeed {
     responses((status = 200, body = MapFeed), (status = 400, body = super::api::ApiError)))]
 pub async fn api_map(State(state): State<Arc<AppState>>, Query(f): Query<MapFilter>) -> Response {
     if let Err(e) = f.check() {
-        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": "bad_request", "message": e})))
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "bad_request", "message": e})),
+        )
             .into_response();
     }
     let mut body = feed(&state).await;
@@ -478,12 +529,19 @@ pub async fn api_top(State(state): State<Arc<AppState>>) -> Json<crate::top::Top
         .map(|s| s.dropped_kernel + s.dropped_interface)
         .sum();
     view.finished = !status.sources.is_empty()
-        && status
+        && status.sources.iter().all(|s| {
+            !matches!(
+                s.state,
+                crate::sensor::SourceState::Running | crate::sensor::SourceState::Starting
+            )
+        });
+    if view.source.is_empty() {
+        view.source = status
             .sources
             .iter()
-            .all(|s| !matches!(s.state, crate::sensor::SourceState::Running | crate::sensor::SourceState::Starting));
-    if view.source.is_empty() {
-        view.source = status.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(",");
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
     }
     Json(view)
 }
@@ -560,6 +618,7 @@ pub async fn map_page(
         (filter_form("/traffic/map", &f, false))
         div.mapwrap #flowmap
             data-world=(super::assets::url("world-110m.json"))
+            data-world-detail=(super::assets::url("world-50m.json"))
             data-events="/events/traffic/map"
             data-home-lat=(h.lat) data-home-lon=(h.lon) {
             div.mapcanvas {
@@ -637,13 +696,21 @@ pub async fn flows_page(
     Query(f): Query<MapFilter>,
 ) -> Response {
     let error = f.check().err();
-    let mut rows = if error.is_none() { map_flows(&state).await } else { Vec::new() };
+    let mut rows = if error.is_none() {
+        map_flows(&state).await
+    } else {
+        Vec::new()
+    };
     let total = rows.len();
     rows.retain(|x| f.matches(x));
     f.sort(&mut rows);
     let (col, asc) = f.sort_key();
     let q = f.query();
-    let amp = if q.is_empty() { String::new() } else { format!("{q}&") };
+    let amp = if q.is_empty() {
+        String::new()
+    } else {
+        format!("{q}&")
+    };
     let content = html! {
         link rel="stylesheet" href=(super::assets::url("map.css"));
         nav.tabs aria-label="Traffic" {
@@ -700,7 +767,11 @@ const CSV_HEADER: &str = "source,proto,local,local_port,local_name,remote,remote
 
 fn csv_field(s: &str) -> String {
     // A leading = + - @ would be a formula in a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -756,7 +827,10 @@ async fn export(state: Arc<AppState>, f: MapFilter, csv: bool) -> Response {
     (
         [
             (header::CONTENT_TYPE, ctype.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         body,
     )
@@ -775,7 +849,15 @@ pub async fn export_json(State(state): State<Arc<AppState>>, Query(f): Query<Map
 mod tests {
     use super::*;
 
-    fn flow(local: &str, lport: u16, remote: &str, rport: u16, proto: u8, bytes: u64, packets: u64) -> MapFlow {
+    fn flow(
+        local: &str,
+        lport: u16,
+        remote: &str,
+        rport: u16,
+        proto: u8,
+        bytes: u64,
+        packets: u64,
+    ) -> MapFlow {
         MapFlow {
             source: "eth0".into(),
             proto,
@@ -849,9 +931,18 @@ mod tests {
         assert_eq!(set(|f| f.proto = Some("udp".into())), 1);
         assert_eq!(set(|f| f.proto = Some("1".into())), 1);
         for bad in [
-            MapFilter { port: Some("http".into()), ..Default::default() },
-            MapFilter { len: Some("9-3".into()), ..Default::default() },
-            MapFilter { proto: Some("sctp".into()), ..Default::default() },
+            MapFilter {
+                port: Some("http".into()),
+                ..Default::default()
+            },
+            MapFilter {
+                len: Some("9-3".into()),
+                ..Default::default()
+            },
+            MapFilter {
+                proto: Some("sctp".into()),
+                ..Default::default()
+            },
         ] {
             assert!(bad.check().is_err(), "{bad:?}");
         }
@@ -863,7 +954,11 @@ mod tests {
             flow("192.168.1.10", 1, "81.2.69.142", 443, 6, 100, 1),
             flow("192.168.1.10", 2, "10.0.0.1", 53, 17, 900, 3),
         ];
-        let f = MapFilter { sort: Some("remote".into()), dir: Some("asc".into()), ..Default::default() };
+        let f = MapFilter {
+            sort: Some("remote".into()),
+            dir: Some("asc".into()),
+            ..Default::default()
+        };
         f.sort(&mut rows);
         assert_eq!(rows[0].remote, "10.0.0.1");
         MapFilter::default().sort(&mut rows);
