@@ -148,6 +148,11 @@ fn exercise(t: &Tmux, talker: &str, label: &str) {
     assert!(first.lines().count() <= 24 && first.lines().all(|l| l.chars().count() <= 80));
     t.keys("2");
     let s = t.wait_for(&["Top sources", talker]);
+    let first_row = s.lines().nth(4).unwrap_or_default();
+    assert!(
+        first_row.starts_with(&format!("│{talker} ")),
+        "{talker} is not first:\n{s}"
+    );
     println!("--- {label}: talkers panel ---\n{s}");
     t.save(&format!("{label}-talkers"));
     t.keys("Tab");

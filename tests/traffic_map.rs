@@ -232,7 +232,52 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
         .await
         .unwrap();
     assert!(json.as_array().unwrap().iter().all(|f| f["proto"] == 6));
+    page_weight(&web, &server).await;
     server.stop().await;
+}
+
+/// Bytes on the wire (gzip) of the map page and everything it loads, measured over HTTP:
+/// the page itself, its stylesheets and scripts, and both world maps (the 1:50m one is
+/// fetched once the user zooms in). Printed for the report; the budget is 400 KB.
+async fn page_weight(web: &reqwest::Client, server: &TestServer) {
+    use std::io::Write;
+    let html = web
+        .get(format!("{}/traffic/map", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(html.as_bytes()).unwrap();
+    let mut total = gz.finish().unwrap().len();
+    let mut parts = vec![format!("page {total}")];
+    let assets: BTreeSet<String> = html
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/static/"))
+        .map(|s| s.replace("&amp;", "&"))
+        .collect();
+    assert!(
+        assets.iter().any(|a| a.contains("world-110m.json")) && assets.iter().any(|a| a.contains("map.js"))
+    );
+    for a in &assets {
+        let r = web
+            .get(format!("{}{a}", server.url))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{a}");
+        let n = r.bytes().await.unwrap().len();
+        total += n;
+        parts.push(format!(
+            "{} {n}",
+            a.trim_start_matches("/static/").split('?').next().unwrap_or(a)
+        ));
+    }
+    println!("map page weight (gzip, bytes): {total} = {}", parts.join(" + "));
+    assert!(total <= 400_000, "map page weighs {total} bytes compressed");
 }
 
 struct Driver {

@@ -181,13 +181,15 @@ fn wall() -> PacketTime {
 }
 
 fn local(mut src: Box<dyn CaptureSource>, name: &str, tx: &Sender<Update>) {
+    let live = src.is_live();
+    // A file is one window from its first packet to its last (like `gatewatch pcap`); an
+    // interface shows pktvisor-style periods of a minute.
     let mut engine = Engine::new(TrafficConfig {
-        period: Some(Duration::from_secs(60)),
+        period: live.then_some(Duration::from_secs(60)),
         ..TrafficConfig::default()
     });
     let mut rates = Rates::default();
     let mut sent = Instant::now();
-    let live = src.is_live();
     let view = |engine: &Engine, rates: &Rates, finished: bool| {
         let w = engine.live();
         let start = w.start.map(|t| t.as_secs() * 1000).unwrap_or(0);
@@ -208,7 +210,18 @@ fn local(mut src: Box<dyn CaptureSource>, name: &str, tx: &Sender<Update>) {
             }
             Ok(None) if live => engine.advance(wall()),
             Ok(None) => {
-                let _ = tx.send(view(&engine, &rates, true));
+                let w = engine.finish();
+                let (start, end) = (
+                    w.start.map(|t| t.as_secs() * 1000).unwrap_or(0),
+                    w.end.map(|t| t.as_secs() * 1000).unwrap_or(0),
+                );
+                let mut v = TopView::new(
+                    &summarize(&w, name, start, end, 0),
+                    rates.complete(),
+                    slow_rows(&w.dns_xact),
+                );
+                v.finished = true;
+                let _ = tx.send(Update::View(Box::new(v)));
                 return;
             }
             Err(e) => {

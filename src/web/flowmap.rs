@@ -502,16 +502,20 @@ pub async fn api_map(State(state): State<Arc<AppState>>, Query(f): Query<MapFilt
 }
 
 /// What `gatewatch top --url` shows: the windows in progress merged (or, once every source
-/// has ended, the last closed one), the last two minutes of rates and the slowest DNS
+/// has ended, the closed ones still in memory), the last two minutes of rates and the slowest DNS
 /// transactions.
 #[utoipa::path(get, path = "/api/v1/traffic/top", tag = "traffic",
     responses((status = 200, body = crate::top::TopView)))]
 pub async fn api_top(State(state): State<Arc<AppState>>) -> Json<crate::top::TopView> {
     let hub = &state.traffic;
-    let summary = hub
-        .live_merged()
-        .or_else(|| hub.recent_windows().last().map(|w| (**w).clone()))
-        .unwrap_or_default();
+    // Once every source has ended (a replay), the windows it left, merged: the whole file.
+    let summary = hub.live_merged().unwrap_or_else(|| {
+        let mut m = crate::model::TrafficSummary::default();
+        for w in hub.recent_windows() {
+            m.merge(&w);
+        }
+        m
+    });
     let rates = hub
         .rate_history()
         .iter()
