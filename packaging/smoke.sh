@@ -96,4 +96,6 @@ main() {
     exit 1
 }
 
-main "$@"
+# One line: bash has read all of it before anything runs.
+# shellcheck disable=SC2317
+main "$@"; exit $?

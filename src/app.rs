@@ -91,8 +91,8 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         metrics: Default::default(),
         shutdown: shutdown.clone(),
         clock: Arc::new(Timestamp::now),
-        logs: logs_hub.clone(),
         traffic: sensor.hub.clone(),
+        logs: logs_hub.clone(),
     });
 
     // The console is where a first-time user looks; say where to go.

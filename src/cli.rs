@@ -373,7 +373,7 @@ pub struct ParseLogCmd {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "scan")]
 pub struct ScanCmd {
-    /// addresses or CIDRs, e.g. 192.168.1.0/24
+    /// addresses or CIDRs, e.g. 192.168.1.0/24, or `all` for every IPv4 network of this machine's interfaces
     #[argh(positional)]
     pub targets: Vec<String>,
     /// ports: default (nmap top-100 + home/IoT ports + ports named by service definitions), top100, top1000, all, or a list like 22,80,8000-8100
@@ -388,6 +388,9 @@ pub struct ScanCmd {
     /// skip reverse DNS
     #[argh(switch)]
     pub no_dns: bool,
+    /// skip the UDP probes (DNS, NTP, SNMP, NetBIOS, mDNS, SSDP)
+    #[argh(switch)]
+    pub no_udp: bool,
 }
 
 /// Print the version.
@@ -826,6 +829,7 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     let opts = ScanOptions {
         ports,
         resolve_names: !c.no_dns,
+        udp: !c.no_udp,
         ..Default::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -851,6 +855,9 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
             }
         }
     }));
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if c.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
@@ -884,7 +891,38 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
                 .and_then(|h| h.title.as_deref())
                 .map(|t| format!("\"{t}\""))
                 .unwrap_or_default();
-            println!("  {:>5}/tcp  {:<14} {} {}", p.port, p.service, what, title);
+            let cert = p
+                .tls_cert
+                .as_ref()
+                .and_then(|c| c.subject_cn.as_deref())
+                .map(|cn| format!("cert CN={cn}"))
+                .unwrap_or_default();
+            println!(
+                "  {:>5}/{:<4} {:<14} {} {} {}",
+                p.port, p.proto, p.service, what, title, cert
+            );
+        }
+        if let Some(m) = &h.mdns {
+            let types: Vec<&str> = m.services.iter().map(|s| s.service_type.as_str()).collect();
+            println!(
+                "  mDNS {} {}",
+                m.hostname.as_deref().unwrap_or("-"),
+                types.join(" ")
+            );
+        }
+        if let Some(s) = &h.ssdp {
+            let what = [
+                s.friendly_name.as_deref(),
+                s.manufacturer.as_deref(),
+                s.model_name.as_deref(),
+            ];
+            println!(
+                "  UPnP {}",
+                what.into_iter().flatten().collect::<Vec<_>>().join(" / ")
+            );
+        }
+        if let Some(nb) = &h.netbios {
+            println!("  NetBIOS {} {}", nb.name, nb.workgroup.as_deref().unwrap_or(""));
         }
         for m in &h.services {
             println!("  → {} ({}; {})", m.name, m.confidence.as_str(), m.summary());

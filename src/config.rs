@@ -206,8 +206,8 @@ pub struct RawCapture {
     pub poll_interval: String,
     /// Replay this pcap/pcapng file instead of capturing live (demos and tests).
     pub replay: Option<PathBuf>,
-    /// Replay pace: "realtime" (the file's own gaps, timestamps moved to now) or "fast"
-    /// (as fast as possible, the file's own timestamps).
+    /// Replay pace: "realtime" (the file's own gaps) or "fast" (as fast as it can be
+    /// read). Either way the timestamps are moved so that the file starts now.
     pub replay_speed: String,
     /// Start the replay over when the file ends.
     pub replay_loop: bool,

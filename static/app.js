@@ -16,6 +16,8 @@
         });
       });
       root.classList.remove("stale");
+      // Pages with more than text to update (charts, tables) listen for this.
+      root.dispatchEvent(new CustomEvent("live-update", { detail: data }));
     });
     source.addEventListener("error", function () { root.classList.add("stale"); });
   }

@@ -309,9 +309,15 @@ async fn browser_walkthrough() {
     }
     let driver = Driver::start().await.unwrap();
     let profile = tempfile::tempdir().unwrap();
+    // A real capture replayed at its own pace, so the Traffic page has live data.
+    let replay = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/pcap/fixtures/pktvisor__dns_udp_tcp_random.pcap");
     let server = TestServer::start(Options {
         tls: true,
-        ..Options::default()
+        config_toml: format!(
+            "[capture]\nenabled = true\nreplay = {:?}\nreplay_speed = \"realtime\"\nreplay_loop = true\n",
+            replay.display().to_string()
+        ),
     })
     .await;
     let client = connect(&driver, profile.path()).await.unwrap();
@@ -407,6 +413,7 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     for path in PAGES {
         visit(c, base, path).await?;
     }
+    traffic_page(c, base).await?;
 
     // Add a viewer through the form.
     visit(c, base, "/settings/users").await?;
@@ -503,5 +510,99 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     screenshot(c, "dashboard-dark").await?;
     visit(c, base, "/settings/users").await?;
     screenshot(c, "users-dark").await?;
+    visit(c, base, "/traffic").await?;
+    wait_for_chart(c).await?;
+    screenshot(c, "traffic-dark").await?;
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    c.refresh().await?;
+    wait_for_chart(c).await?;
+    full_page_screenshot(c, "traffic-mobile-dark").await?;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    Ok(())
+}
+
+/// Waits until the rate chart has drawn (uPlot made its canvas) and the live stream has
+/// added at least one point.
+async fn wait_for_chart(c: &Client) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let drawn = c
+            .execute(
+                "const cv = document.querySelector('#traffic-chart canvas');
+                 return !!cv && cv.width > 0 && !document.querySelector('.chart-empty');",
+                vec![],
+            )
+            .await?;
+        if drawn == true {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the traffic chart did not draw within 15 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Traffic page with a replayed capture: chart, live numbers, tables and the flow filter.
+async fn traffic_page(c: &Client, base: &str) -> Result<()> {
+    visit(c, base, "/traffic").await?;
+    wait_for_chart(c).await?;
+    let before = c.find(Locator::Css("[data-field=packets]")).await?.text().await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = c.find(Locator::Css("[data-field=packets]")).await?.text().await?;
+    ensure!(before != after, "the packet count did not update live ({before})");
+    // Live updates replace the rows: read the text in one go.
+    let ip = c
+        .execute(
+            "const e = document.querySelector('tbody[data-table=src_bytes] tr td code');
+             return e ? e.textContent : '';",
+            vec![],
+        )
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    ensure!(!ip.is_empty(), "no top talkers");
+    let names = c
+        .find(Locator::Css("tbody[data-table=qnames]"))
+        .await?
+        .text()
+        .await?;
+    ensure!(names.contains('.'), "no DNS names in the table: {names:?}");
+    let sources = c.find(Locator::Css("#sources")).await?.text().await?;
+    ensure!(sources.contains("capturing"), "interface table: {sources:?}");
+    screenshot(c, "traffic").await?;
+    full_page_screenshot(c, "traffic-full").await?;
+
+    // The flow filter is a plain GET form.
+    type_into(c, "#flows input[name=ip]", &ip).await?;
+    click(c, "#flows button[type=submit]").await?;
+    wait_for_path(c, "/traffic").await?;
+    let rows = c.find_all(Locator::Css("tbody[data-table=flows] tr")).await?;
+    ensure!(!rows.is_empty(), "no flows for {ip}");
+    for r in rows.iter().take(10) {
+        let t = r.text().await?;
+        ensure!(t.contains(&ip), "flow row without {ip}: {t}");
+    }
+
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    visit(c, base, "/traffic").await?;
+    wait_for_chart(c).await?;
+    ensure!(
+        !scrolls_sideways(c).await?,
+        "the traffic page scrolls sideways at {}px",
+        MOBILE.0
+    );
+    full_page_screenshot(c, "traffic-mobile").await?;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    c.goto(&format!("{base}/traffic?range=hour")).await?;
+    wait_for_path(c, "/traffic").await?;
+    let tab = c
+        .find(Locator::Css("nav.tabs a[aria-current=page]"))
+        .await?
+        .text()
+        .await?;
+    ensure!(tab == "Last hour", "range tab: {tab}");
+    screenshot(c, "traffic-hour").await?;
     Ok(())
 }

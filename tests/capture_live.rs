@@ -387,3 +387,43 @@ fn unknown_interfaces_list_the_available_ones() {
         .unwrap();
     assert!(err.contains(&lo.name), "the list names {}: {err}", lo.name);
 }
+
+#[test]
+fn windows_printed_with_a_period_add_up_to_what_was_sent() {
+    if !can_run_live() {
+        return;
+    }
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let filter = format!("udp dst port {port}");
+    let (mut child, mut err) = start_capture(&["lo", "--json", "--period", "1", "-b", &filter]);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Two bursts 1.2 s apart: they fall into different 1 s windows.
+    for burst in [40usize, 60] {
+        for _ in 0..burst {
+            sender.send_to(b"gatewatch", ("127.0.0.1", port)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    sigterm(&child);
+    let status = wait_within(&mut child, Duration::from_millis(1500));
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "exit {status:?}: {rest}");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let windows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(windows.len() >= 3, "two closed windows and the last one: {out}");
+    let total: u64 = windows.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
+    assert_eq!(total, 100);
+    // Bursts 1.2 s apart never share a 1 s window (a burst may straddle a boundary).
+    assert!(
+        windows.iter().all(|w| w["packets"].as_u64().unwrap() <= 60),
+        "{out}"
+    );
+    let last = windows.last().unwrap();
+    assert_eq!(last["capture"]["interfaces"][0]["packets"].as_u64(), Some(100));
+    assert!(windows[..windows.len() - 1]
+        .iter()
+        .all(|w| w.get("capture").is_none()));
+}

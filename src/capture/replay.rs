@@ -1,8 +1,9 @@
 //! [`ReplaySource`]: a capture file played back as if it were an interface, for demos and
-//! tests. At "realtime" pace the records keep their gaps and their timestamps are moved to
-//! the wall clock (so windows and rates look live); at "fast" pace they come as fast as
-//! they are read, with the file's own timestamps. Looping shifts each pass's timestamps
-//! past the previous pass, so time never runs backwards.
+//! tests. Timestamps are moved so the file starts now (the history then lands inside the
+//! retention, and windows line up with the clock); the gaps between records are kept. At
+//! "realtime" pace records come when they are due, at "fast" pace as fast as they are read.
+//! Looping shifts each pass's timestamps past the previous pass, so time never runs
+//! backwards.
 //!
 //! Owns reading and pacing; must not decode packets.
 
@@ -69,7 +70,7 @@ impl ReplaySource {
             match self.file.next_packet()? {
                 Some(p) => {
                     let first = *self.first.get_or_insert(p.ts.0);
-                    if self.passes == 0 && self.shift == 0 && self.realtime {
+                    if self.passes == 0 && self.shift == 0 {
                         self.shift = wall_nanos() as i128 - first as i128;
                     }
                     self.last = self.last.max(p.ts.0);
@@ -166,13 +167,24 @@ mod tests {
         let (n, file_times) = count_and_times(&mut plain, usize::MAX);
         assert!(n > 0);
         let mut once = ReplaySource::open(&path, false, false, Duration::from_millis(50)).unwrap();
+        let before = wall_nanos();
         let (m, times) = count_and_times(&mut once, usize::MAX);
-        assert_eq!((m, times), (n, file_times.clone()));
+        assert_eq!(m, n);
+        assert!(
+            times[0] >= before && times[0] <= wall_nanos(),
+            "the file starts now"
+        );
+        let gaps = |t: &[u64]| {
+            t.windows(2)
+                .map(|w| w[1] as i128 - w[0] as i128)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(gaps(&times), gaps(&file_times), "gaps between records are kept");
         let mut looped = ReplaySource::open(&path, false, true, Duration::from_millis(50)).unwrap();
         let (k, times) = count_and_times(&mut looped, 2 * n + 1);
         assert_eq!(k, 2 * n + 1);
         assert_eq!(looped.passes(), 2);
-        let end_of_first = file_times.iter().max().copied().unwrap();
+        let end_of_first = times[..n].iter().max().copied().unwrap();
         assert!(times[n..].iter().all(|t| *t > end_of_first));
     }
 

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// How a line reached the receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,

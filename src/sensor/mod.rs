@@ -18,8 +18,7 @@ pub mod summarize;
 
 use crate::capture::SourceStats;
 use crate::config::{CaptureConfig, Config, GeoConfig, TrafficSettings};
-use crate::geo::{GeoDb, HomeLocation};
-use crate::model::{Timestamp, TrafficSummary};
+use crate::model::{Timestamp, TrafficCounters, TrafficSummary};
 use crate::store::Store;
 use crate::traffic::flows::FlowLimits;
 use crate::traffic::TrafficConfig;
@@ -201,6 +200,8 @@ struct SourceSlot {
     /// The window in progress, refreshed each second.
     live: Option<Arc<TrafficSummary>>,
     queries: Option<SyncSender<FlowQuery>>,
+    /// Counters of every window this source closed (for Prometheus counters).
+    closed_totals: TrafficCounters,
 }
 
 #[derive(Default)]
@@ -233,7 +234,7 @@ pub struct TrafficHub {
     pub mode: CaptureMode,
     pub settings: TrafficSettings,
     /// The geo/ASN databases the engines use, for pages that place addresses on a map.
-    pub geo: Option<Arc<GeoDb>>,
+    pub geo: std::sync::OnceLock<Arc<crate::geo::GeoDb>>,
     inner: Mutex<HubInner>,
     summaries_sent: AtomicU64,
     summaries_dropped: AtomicU64,
@@ -250,6 +251,8 @@ pub struct HubStatus {
     pub sources: Vec<SourceStatus>,
     pub notice: Option<String>,
     pub period_seconds: u64,
+    /// Networks counted as inside for in/out direction.
+    pub host_spec: Vec<String>,
     /// Closed-window summaries handed to the writer, written, and dropped because the
     /// writer was behind.
     pub summaries_sent: u64,
@@ -271,7 +274,7 @@ impl TrafficHub {
         TrafficHub {
             mode,
             settings,
-            geo: None,
+            geo: std::sync::OnceLock::new(),
             inner: Mutex::new(HubInner::default()),
             summaries_sent: AtomicU64::new(0),
             summaries_dropped: AtomicU64::new(0),
@@ -289,12 +292,6 @@ impl TrafficHub {
     fn lock(&self) -> MutexGuard<'_, HubInner> {
         // A panicking capture thread must not take the web pages down with it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The same hub using `geo` for lookups.
-    pub fn with_geo(mut self, geo: Option<Arc<GeoDb>>) -> Self {
-        self.geo = geo;
-        self
     }
 
     /// Replaces one source's name table (the capture thread sends it with each snapshot).
@@ -334,6 +331,7 @@ impl TrafficHub {
             status: SourceStatus::new(name, kind),
             live: None,
             queries: Some(queries),
+            closed_totals: TrafficCounters::default(),
         });
         g.sources.len() - 1
     }
@@ -373,8 +371,13 @@ impl TrafficHub {
         }
     }
 
-    fn push_closed(&self, s: Arc<TrafficSummary>) {
+    fn push_closed(&self, idx: usize, s: Arc<TrafficSummary>) {
         let mut g = self.lock();
+        if let Some(slot) = g.sources.get_mut(idx) {
+            slot.closed_totals.add(&s.counters);
+            // Its counters are in the totals now; the next second brings the new window.
+            slot.live = None;
+        }
         g.recent.push_back(s);
         let cap = self.settings.windows_kept.max(1) * g.sources.len().max(1);
         while g.recent.len() > cap {
@@ -400,6 +403,7 @@ impl TrafficHub {
             sources,
             notice: self.notice.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             period_seconds: self.settings.period.as_secs(),
+            host_spec: self.settings.host_spec.iter().map(|n| n.to_string()).collect(),
             summaries_sent: self.summaries_sent.load(Ordering::Relaxed),
             summaries_written: self.summaries_written.load(Ordering::Relaxed),
             summaries_dropped: self.summaries_dropped.load(Ordering::Relaxed),
@@ -468,6 +472,21 @@ impl TrafficHub {
         rows
     }
 
+    /// Counters since start per source: closed windows plus the window in progress.
+    pub fn counters_by_source(&self) -> Vec<(String, TrafficCounters)> {
+        self.lock()
+            .sources
+            .iter()
+            .map(|s| {
+                let mut c = s.closed_totals;
+                if let Some(l) = &s.live {
+                    c.add(&l.counters);
+                }
+                (s.status.name.clone(), c)
+            })
+            .collect()
+    }
+
     /// Totals over every source since start: (packets, bytes, packets/s, bytes/s, drops).
     pub fn totals(&self) -> (u64, u64, f64, f64, u64) {
         let g = self.lock();
@@ -490,6 +509,8 @@ pub fn engine_config(t: &TrafficSettings) -> TrafficConfig {
         dns_ports: t.dns_ports.clone(),
         period: Some(t.period),
         keep_closed: t.windows_kept,
+        host_spec: t.host_spec.clone(),
+        deep_sample_above_pps: t.deep_sample_above_pps,
         flows: FlowLimits {
             max_flows: t.max_flows,
             idle: t.flow_idle_timeout,
@@ -516,29 +537,41 @@ impl Sensor {
             (true, Some(_)) => CaptureMode::Replay,
             (true, None) => CaptureMode::Live,
         };
-        let geo = open_geo(&cfg.geo);
-        let hub = Arc::new(TrafficHub::new(mode.clone(), cfg.traffic.clone()).with_geo(geo.clone()));
+        let interfaces = match mode {
+            CaptureMode::Live => crate::capture::interfaces::list_interfaces().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut settings = cfg.traffic.clone();
+        if settings.host_spec.is_empty() {
+            // Default: the subnets of this machine's interfaces (replays: unknown direction).
+            settings.host_spec = crate::capture::interfaces::local_subnets(&interfaces);
+        }
+        let hub = Arc::new(TrafficHub::new(mode.clone(), settings.clone()));
+        let mut engine_cfg = engine_config(&settings);
+        if mode != CaptureMode::Disabled {
+            engine_cfg.geo = open_geo(&cfg.geo, &hub);
+            if let Some(g) = &engine_cfg.geo {
+                let _ = hub.geo.set(g.clone());
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<TrafficSummary>(SUMMARY_QUEUE);
         let writer = {
-            let (hub, store, settings) = (hub.clone(), store, cfg.traffic.clone());
+            let (hub, store, settings, stop) = (hub.clone(), store, cfg.traffic.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("traffic-writer".into())
-                .spawn(move || persist::run_writer(rx, &store, &settings, &hub, Timestamp::now))
+                .spawn(move || persist::run_writer(rx, &store, &settings, &hub, &stop, Timestamp::now))
                 .ok()
         };
         let mut captures = Vec::new();
-        for spec in sources(capture, &hub) {
+        for spec in sources(capture, &interfaces, &hub) {
             let (qtx, qrx) = sync_channel::<FlowQuery>(8);
             let idx = hub.add_source(&spec.name, spec.kind, qtx);
             let ctx = runner::Context {
                 hub: hub.clone(),
                 idx,
                 name: spec.name.clone(),
-                engine: TrafficConfig {
-                    geo: geo.clone(),
-                    ..engine_config(&cfg.traffic)
-                },
+                engine: engine_cfg.clone(),
                 store_tx: tx.clone(),
                 stop: stop.clone(),
                 queries: qrx,
@@ -572,31 +605,18 @@ impl Sensor {
         for h in self.captures.drain(..) {
             let _ = h.join();
         }
+        // The capture threads are gone, so the writer sees the channel close after the
+        // last queued window.
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
     }
 }
 
-/// The configured geo/ASN databases, or `None` (with a warning) when none is configured or
-/// one cannot be read: traffic is still summarised, without countries and ASNs.
-fn open_geo(g: &GeoConfig) -> Option<Arc<GeoDb>> {
-    if g.city_db.is_none() && g.asn_db.is_none() {
-        return None;
-    }
-    let home = HomeLocation {
-        country_iso: g.home_country.clone(),
-        country_name: None,
-        city: g.home_city.clone(),
-        latitude: g.home_location.map(|l| l.0),
-        longitude: g.home_location.map(|l| l.1),
-    };
-    match GeoDb::open(g.city_db.as_deref(), g.asn_db.as_deref(), home) {
-        Ok(db) => Some(Arc::new(db)),
-        Err(e) => {
-            tracing::warn!(error = %e, "geo databases not used");
-            None
-        }
+impl Drop for Sensor {
+    /// A sensor dropped without [`Sensor::stop`] still ends its threads (without waiting).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
@@ -607,7 +627,11 @@ pub struct SourceSpec {
     pub open: runner::Opener,
 }
 
-fn sources(capture: &CaptureConfig, hub: &TrafficHub) -> Vec<SourceSpec> {
+fn sources(
+    capture: &CaptureConfig,
+    interfaces: &[crate::capture::interfaces::Interface],
+    hub: &TrafficHub,
+) -> Vec<SourceSpec> {
     if !capture.enabled {
         return Vec::new();
     }
@@ -629,5 +653,27 @@ fn sources(capture: &CaptureConfig, hub: &TrafficHub) -> Vec<SourceSpec> {
             }),
         }];
     }
-    runner::live_sources(capture, hub)
+    runner::live_sources(capture, interfaces, hub)
+}
+
+/// The geo/ASN databases, when configured; a broken file is reported, not fatal.
+fn open_geo(g: &GeoConfig, hub: &TrafficHub) -> Option<Arc<crate::geo::GeoDb>> {
+    if g.city_db.is_none() && g.asn_db.is_none() {
+        return None;
+    }
+    let home = crate::geo::HomeLocation {
+        country_iso: g.home_country.clone(),
+        country_name: None,
+        city: g.home_city.clone(),
+        latitude: g.home_location.map(|l| l.0),
+        longitude: g.home_location.map(|l| l.1),
+    };
+    match crate::geo::GeoDb::open(g.city_db.as_deref(), g.asn_db.as_deref(), home) {
+        Ok(db) => Some(Arc::new(db)),
+        Err(e) => {
+            tracing::warn!(error = %e, "geo databases not usable");
+            hub.set_notice(format!("Geo databases not used: {e}"));
+            None
+        }
+    }
 }

@@ -13,7 +13,7 @@ use super::TrafficHub;
 use crate::config::TrafficSettings;
 use crate::model::{Timestamp, TrafficSummary};
 use crate::store::{Store, StoreError, TimeKey};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ pub fn run_writer(
     store: &Store,
     settings: &TrafficSettings,
     hub: &TrafficHub,
+    stop: &AtomicBool,
     clock: fn() -> Timestamp,
 ) {
     let mut last_maintenance: Option<Instant> = None;
@@ -69,7 +70,11 @@ pub fn run_writer(
             }
         }
         if disconnected {
-            return;
+            // No capture (anymore): keep applying retention to what is stored until stop.
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
         if last_maintenance.is_none_or(|t| t.elapsed() >= MAINTENANCE_EVERY) {
             last_maintenance = Some(Instant::now());

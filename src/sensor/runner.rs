@@ -6,7 +6,10 @@
 
 use super::summarize::summarize;
 use super::{FlowFilter, FlowQuery, FlowRow, SourceKind, SourceSpec, SourceState, TrafficHub};
-use crate::capture::{CaptureError, CaptureSource, PacketTime, SourceStats};
+use crate::capture::interfaces::Interface;
+use crate::capture::{
+    CaptureError, CaptureSource, LiveError, LiveOptions, LiveSource, PacketTime, SourceStats,
+};
 use crate::config::CaptureConfig;
 use crate::model::TrafficSummary;
 use crate::traffic::flows::FlowTable;
@@ -151,7 +154,7 @@ pub fn run(ctx: Context, open: Opener) {
                     end,
                     drops.saturating_sub(drops_at_window_start),
                 );
-                ctx.hub.push_closed(Arc::new(s.clone()));
+                ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
                 ctx.hub.send_summary(&ctx.store_tx, s);
             }
             drops_at_window_start = drops;
@@ -160,7 +163,7 @@ pub fn run(ctx: Context, open: Opener) {
             let stats = src.stats();
             publish(
                 &ctx,
-                &engine,
+                &mut engine,
                 &windows,
                 &mut publisher,
                 (packets, bytes),
@@ -188,7 +191,7 @@ pub fn run(ctx: Context, open: Opener) {
         let (start, end) = windows.bounds_ms(idx);
         let drops = (stats.dropped_kernel + stats.dropped_interface).saturating_sub(drops_at_window_start);
         let s = summarize(&last, &ctx.name, start, end, drops);
-        ctx.hub.push_closed(Arc::new(s.clone()));
+        ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
         ctx.hub.send_summary(&ctx.store_tx, s);
     }
     ctx.hub.clear_live(ctx.idx);
@@ -215,7 +218,7 @@ pub fn run(ctx: Context, open: Opener) {
 
 fn publish(
     ctx: &Context,
-    engine: &Engine,
+    engine: &mut Engine,
     windows: &Windows,
     p: &mut Publisher,
     (packets, bytes): (u64, u64),
@@ -249,6 +252,7 @@ fn publish(
         s.bytes_per_second = bps;
         s.flows_active = flows.active() as u64;
         s.flows_evicted = flows.evicted;
+        s.sample_rate = engine.deep_keep_fraction();
         s.set_stats(stats);
     });
 }
@@ -322,12 +326,45 @@ fn flow_rows(flows: &FlowTable, source: &str) -> Vec<FlowRow> {
         .collect()
 }
 
-/// The live interfaces to capture on, each with its opener.
-pub fn live_sources(capture: &CaptureConfig, hub: &TrafficHub) -> Vec<SourceSpec> {
-    let _ = (capture, hub);
-    hub.set_notice("live capture is not part of this build yet".into());
-    let _ = SourceKind::Live;
-    Vec::new()
+/// The live interfaces to capture on (configured, or every interface that is up except
+/// loopback), each with its opener.
+pub fn live_sources(capture: &CaptureConfig, interfaces: &[Interface], hub: &TrafficHub) -> Vec<SourceSpec> {
+    let names = if capture.interfaces.is_empty() {
+        crate::capture::interfaces::default_capture_interfaces(interfaces)
+    } else {
+        capture.interfaces.clone()
+    };
+    if names.is_empty() {
+        hub.set_notice(
+            "No interface to capture on: none is up besides loopback. Name one in capture.interfaces.".into(),
+        );
+    }
+    let opts = LiveOptions {
+        snaplen: capture.snaplen,
+        promiscuous: capture.promiscuous,
+        buffer_size: u32::try_from(capture.buffer_size).unwrap_or(u32::MAX),
+        immediate_mode: capture.immediate_mode,
+        bpf_filter: capture.bpf_filter.clone(),
+        poll_interval: capture.poll_interval,
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let (iface, opts) = (name.clone(), opts.clone());
+            SourceSpec {
+                name,
+                kind: SourceKind::Live,
+                open: Box::new(move || match LiveSource::open(&iface, &opts) {
+                    Ok(s) => Ok(Box::new(s) as Box<dyn CaptureSource + Send>),
+                    Err(LiveError::PermissionDenied { iface, detail }) => Err(OpenError::NotPermitted {
+                        message: format!("cannot capture on {iface}: permission denied ({detail})."),
+                        hint: crate::capture::live::permission_hint(),
+                    }),
+                    Err(e) => Err(OpenError::Failed(e.to_string())),
+                }),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ fn local(mut src: Box<dyn CaptureSource>, name: &str, tx: &Sender<Update>) {
     });
     let mut rates = Rates::default();
     let mut sent = Instant::now();
-    let view = |engine: &Engine, rates: &Rates, finished: bool| {
+    let view = |engine: &mut Engine, rates: &Rates, finished: bool| {
         let w = engine.live();
         let start = w.start.map(|t| t.as_secs() * 1000).unwrap_or(0);
         let end = w.end.map(|t| t.as_secs() * 1000).unwrap_or(start);
@@ -225,14 +225,14 @@ fn local(mut src: Box<dyn CaptureSource>, name: &str, tx: &Sender<Update>) {
                 return;
             }
             Err(e) => {
-                let _ = tx.send(view(&engine, &rates, true));
+                let _ = tx.send(view(&mut engine, &rates, true));
                 let _ = tx.send(Update::Problem(e.to_string()));
                 return;
             }
         }
         if sent.elapsed() >= REFRESH {
             sent = Instant::now();
-            let mut u = view(&engine, &rates, false);
+            let mut u = view(&mut engine, &rates, false);
             if let (Update::View(v), true) = (&mut u, live) {
                 v.drops = src.stats().dropped_kernel + src.stats().dropped_interface;
             }

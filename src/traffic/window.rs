@@ -22,7 +22,7 @@ use crate::capture::{PacketTime, RawPacket};
 use crate::geo::GeoDb;
 use datasketches::hll::HllSketch;
 use ipnet::IpNet;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -156,27 +156,25 @@ impl Default for GeoTops {
 }
 
 impl GeoTops {
-    /// Counts the remote endpoints of a packet: with a host spec, the addresses outside it;
-    /// without one, both (private addresses then count at the home location).
-    fn count(&mut self, geo: &GeoDb, spec: &HostSpec, src: IpAddr, dst: IpAddr, wire: u64) {
-        for ip in [src, dst] {
-            if spec.contains(&ip) {
-                continue;
-            }
-            self.lookups += 1;
-            let g = geo.lookup(ip);
-            if g.country_iso.is_none() {
-                self.unknown += 1;
-            }
-            for (key, p, b) in [
-                (&g.asn_key, &mut self.asn_packets, &mut self.asn_bytes),
-                (&g.country_iso, &mut self.country_packets, &mut self.country_bytes),
-                (&g.city_key, &mut self.city_packets, &mut self.city_bytes),
-            ] {
-                if let Some(k) = key {
-                    p.add(k.clone(), 1);
-                    b.add(k.clone(), wire);
-                }
+    /// Counts `packets` and `bytes` for one endpoint address when it is remote: with a host
+    /// spec, outside it; without one, every address (private ones count at home).
+    fn count(&mut self, geo: &GeoDb, spec: &HostSpec, ip: IpAddr, packets: u64, bytes: u64) {
+        if spec.contains(&ip) {
+            return;
+        }
+        self.lookups += packets;
+        let g = geo.lookup(ip);
+        if g.country_iso.is_none() {
+            self.unknown += packets;
+        }
+        for (key, p, b) in [
+            (&g.asn_key, &mut self.asn_packets, &mut self.asn_bytes),
+            (&g.country_iso, &mut self.country_packets, &mut self.country_bytes),
+            (&g.city_key, &mut self.city_packets, &mut self.city_bytes),
+        ] {
+            if let Some(k) = key {
+                p.add(k.clone(), packets);
+                b.add(k.clone(), bytes);
             }
         }
     }
@@ -190,6 +188,28 @@ impl GeoTops {
         self.city_bytes.merge_from(&o.city_bytes);
         self.lookups += o.lookups;
         self.unknown += o.unknown;
+    }
+}
+
+/// Exact per-key packet and byte counts since the last flush. The sketches then get one
+/// update per key and batch instead of one per packet: the HLLs see each address once, the
+/// frequent-items sketches the summed counts (the same result while they are exact, the
+/// same error bounds when they are not), geo lookups happen once per address. Bounded:
+/// flushed when a map holds [`PendingKeys::MAX_KEYS`] keys, and before a window is read.
+#[derive(Default)]
+struct PendingKeys {
+    src: HashMap<IpAddr, (u64, u64), foldhash::fast::RandomState>,
+    dst: HashMap<IpAddr, (u64, u64), foldhash::fast::RandomState>,
+    dport: HashMap<u16, (u64, u64), foldhash::fast::RandomState>,
+}
+
+impl PendingKeys {
+    const MAX_KEYS: usize = 2048;
+
+    fn is_full(&self) -> bool {
+        self.src.len() >= Self::MAX_KEYS
+            || self.dst.len() >= Self::MAX_KEYS
+            || self.dport.len() >= Self::MAX_KEYS
     }
 }
 
@@ -308,6 +328,7 @@ pub struct Window {
     pub deep_skipped: u64,
     /// The smallest kept fraction during the window (1.0: no sampling).
     pub deep_keep_min: f64,
+    pending: PendingKeys,
     /// Flow-table figures at the time the window closed (or now, for the live one).
     pub flows_distinct: u64,
     pub flows_created: u64,
@@ -366,6 +387,7 @@ impl Default for Window {
             deep_packets: 0,
             deep_skipped: 0,
             deep_keep_min: 1.0,
+            pending: PendingKeys::default(),
             flows_distinct: 0,
             flows_created: 0,
             flows_restarted: 0,
@@ -440,17 +462,42 @@ impl Window {
             } else {
                 self.l4_udp += 1;
             }
-            self.top_dport_packets.add(d.dport, 1);
-            self.top_dport_bytes.add(d.dport, wire);
+            let e = self.pending.dport.entry(d.dport).or_default();
+            e.0 += 1;
+            e.1 += wire;
         } else {
             self.l4_other += 1;
         }
-        self.src_ips.update(d.src);
-        self.dst_ips.update(d.dst);
-        self.top_src_packets.add(d.src, 1);
-        self.top_src_bytes.add(d.src, wire);
-        self.top_dst_packets.add(d.dst, 1);
-        self.top_dst_bytes.add(d.dst, wire);
+        let e = self.pending.src.entry(d.src).or_default();
+        e.0 += 1;
+        e.1 += wire;
+        let e = self.pending.dst.entry(d.dst).or_default();
+        e.0 += 1;
+        e.1 += wire;
+    }
+
+    /// Feeds the pending per-key counts to the sketches (and the geo tops).
+    fn settle(&mut self, geo: Option<&GeoDb>, spec: &HostSpec) {
+        for (ip, (p, b)) in self.pending.src.drain() {
+            self.src_ips.update(ip);
+            self.top_src_packets.add(ip, p);
+            self.top_src_bytes.add(ip, b);
+            if let Some(g) = geo {
+                self.geo.count(g, spec, ip, p, b);
+            }
+        }
+        for (ip, (p, b)) in self.pending.dst.drain() {
+            self.dst_ips.update(ip);
+            self.top_dst_packets.add(ip, p);
+            self.top_dst_bytes.add(ip, b);
+            if let Some(g) = geo {
+                self.geo.count(g, spec, ip, p, b);
+            }
+        }
+        for (port, (p, b)) in self.pending.dport.drain() {
+            self.top_dport_packets.add(port, p);
+            self.top_dport_bytes.add(port, b);
+        }
     }
 
     pub fn icmp(&self) -> u64 {
@@ -522,6 +569,15 @@ impl Window {
         self.flows_evicted += o.flows_evicted;
         self.flows_active = self.flows_active.max(o.flows_active);
         self.flows_distinct_exact &= o.flows_distinct_exact;
+    }
+
+    /// One window for a range of windows (periods, or the engines of several interfaces).
+    pub fn merged<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Window {
+        let mut out = Window::default();
+        for w in windows {
+            out.merge_from(w);
+        }
+        out
     }
 
     /// Labels the addresses of the top lists with names from DNS answers.
@@ -645,9 +701,14 @@ impl Engine {
         &self.names
     }
 
-    /// The live (open) window.
-    pub fn live(&self) -> &Window {
+    /// The live (open) window, its sketches up to date.
+    pub fn live(&mut self) -> &Window {
+        self.settle_live();
         &self.live
+    }
+
+    fn settle_live(&mut self) {
+        self.live.settle(self.cfg.geo.as_deref(), &self.host_spec);
     }
 
     /// The kept fraction of deep analysis right now (1.0 without sampling).
@@ -672,8 +733,8 @@ impl Engine {
         if let Some(dir) = self.host_spec.classify(&d.src, &d.dst) {
             self.live.direction.add(dir, wire);
         }
-        if let Some(geo) = &self.cfg.geo {
-            self.live.geo.count(geo, &self.host_spec, d.src, d.dst, wire);
+        if self.live.pending.is_full() {
+            self.settle_live();
         }
         let (sport, dport) = if d.l4_header { (d.sport, d.dport) } else { (0, 0) };
         if d.l4_header && d.proto == IPPROTO_UDP && DhcpStats::is_dhcp_port(sport, dport) {
@@ -731,6 +792,8 @@ impl Engine {
 
     /// Closes the live window when `now` has passed its end.
     pub fn advance(&mut self, now: PacketTime) {
+        // Unanswered DNS queries time out by packet time even when no DNS traffic follows.
+        self.pending_dns.expire(&mut self.live.dns_xact, now);
         let Some(period) = self.cfg.period else {
             return;
         };
@@ -746,6 +809,7 @@ impl Engine {
 
     fn close_live(&mut self) {
         self.flows.expire(self.live.end.unwrap_or_default());
+        self.settle_live();
         let fresh = self.new_window();
         let mut w = std::mem::replace(&mut self.live, fresh);
         w.rate.flush();
@@ -768,6 +832,7 @@ impl Engine {
     /// flow figures filled in (for a pcap summary, the whole file).
     pub fn finish(mut self) -> Window {
         self.live.rate.flush();
+        self.settle_live();
         let mut w = self.live;
         w.snapshot_flows(&self.flows, &self.flow_base);
         w.label_top_ips(&self.names);
@@ -816,6 +881,37 @@ mod tests {
         assert_eq!(e.closed().next().map(|w| w.flows_distinct), Some(1));
         let live = e.finish();
         assert_eq!(live.packets, 1);
+    }
+
+    #[test]
+    fn closed_windows_merge_into_the_whole() {
+        let mut e = Engine::new(TrafficConfig {
+            period: Some(Duration::from_secs(10)),
+            keep_closed: 100,
+            host_spec: vec!["10.0.0.2/32".parse().unwrap()],
+            ..Default::default()
+        });
+        let bytes = udp_packet(1000, 53);
+        for s in 0..95u64 {
+            e.ingest(&RawPacket {
+                ts: PacketTime::from_secs(1_000 + s),
+                wire_len: 60 + (s % 7) as u32,
+                data: &bytes,
+                link_type: LinkType::RAW,
+            });
+        }
+        let closed: Vec<&Window> = e.closed().collect();
+        assert_eq!(closed.len(), 9);
+        let mut all = Window::merged(closed);
+        let live = e.finish();
+        all.merge_from(&live);
+        assert_eq!((all.packets, all.udp), (95, 95));
+        assert_eq!(all.direction.packets(super::super::direction::Direction::In), 95);
+        assert_eq!(all.top_dport_packets.top(1), vec![(53, 95)]);
+        assert_eq!(all.sizes_wire.count(), 95);
+        assert_eq!(all.start, Some(PacketTime::from_secs(1_000)));
+        assert_eq!(all.end, Some(PacketTime::from_secs(1_094)));
+        assert_eq!(super::super::sketch::hll_count(&all.src_ips), 1);
     }
 
     #[test]

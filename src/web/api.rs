@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
+pub mod traffic;
+
 /// Every API error looks like `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiError {
@@ -489,11 +491,13 @@ pub async fn settings(State(state): State<Arc<AppState>>) -> Json<Vec<Setting>> 
     info(title = "gatewatch API", description = "JSON API of gatewatch. Authenticate with `Authorization: Bearer <token>` (create one with `gatewatch token create` or on Settings → API tokens) or a session cookie plus the `X-CSRF-Token` header for writes. Errors are `{\"error\": {\"code\", \"message\"}}`."),
     paths(status, me, users_list, users_create, users_delete, roles_list, roles_update,
           tokens_list, tokens_create, tokens_delete, audit_list, settings,
+          traffic::status, traffic::windows, traffic::summary, traffic::flows, traffic::host,
           super::logs::api_search, super::logs::api_stats,
           super::flowmap::api_map, super::flowmap::api_top),
     modifiers(&BearerAuth),
     tags((name = "system", description = "Process, store and configuration"),
          (name = "accounts", description = "Users, roles, tokens and the audit log"),
+         (name = "traffic", description = "Capture status, traffic windows and history, flows, hosts"),
          (name = "logs", description = "Received syslog and firewall lines: search and statistics; the live tail is the SSE stream /events/logs"))
 )]
 pub struct ApiDoc;

@@ -233,7 +233,7 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
     };
     let local_name = local.as_ref().and_then(|ip| name_of(names, ip));
     let remote_name = remote.as_ref().and_then(|ip| name_of(names, ip));
-    let geo = match (&hub.geo, remote) {
+    let geo = match (hub.geo.get(), remote) {
         (Some(db), Some(ip)) if !ip.is_multicast() => Some(db.lookup(ip)),
         _ => None,
     };
@@ -472,7 +472,7 @@ pub async fn map_flows(state: &AppState) -> Vec<MapFlow> {
 async fn feed(state: &AppState) -> MapFeed {
     MapFeed {
         home: home(state),
-        geo: state.traffic.geo.is_some(),
+        geo: state.traffic.geo.get().is_some(),
         sources: state
             .traffic
             .status()
@@ -616,7 +616,7 @@ pub async fn map_page(
         @if !h.configured {
             p.notice.error role="status" { "No home location is set, so arcs start at 0°, 0°. Set " code { "geo.home_latitude" } " and " code { "geo.home_longitude" } "." }
         }
-        @if state.traffic.geo.is_none() {
+        @if state.traffic.geo.get().is_none() {
             p.notice.error role="status" { "No geo database is configured (" code { "geo.city_db" } "), so remote ends cannot be placed." }
         }
         (filter_form("/traffic/map", &f, false))

@@ -438,6 +438,9 @@ pub async fn logs_page(
         }
     };
     let content = html! {
+        link rel="stylesheet" href=(super::assets::url("uPlot.min.css"));
+        script src=(super::assets::url("uPlot.iife.min.js")) defer {}
+        script src=(super::assets::url("logs.js")) defer {}
         (status_card(&state))
         (search_form(&raw))
         @if let Some(s) = &facets { (facets_card(s, &raw)) }
@@ -475,13 +478,13 @@ fn status_card(state: &AppState) -> Markup {
                 }
             }
             dl.facts {
-                dt { "Received" } dd { (g(&c.received)) }
-                dt { "Stored" } dd { (g(&c.flushed)) }
-                dt { "Rejected (unparsable)" } dd { (g(&c.rejected)) }
-                dt { "Refused (not allowed)" } dd { (g(&c.not_allowed)) }
-                dt { "Rate-limited" } dd { (g(&c.rate_limited)) }
-                dt { "UDP lost in the kernel" } dd { (g(&c.udp_overflows)) }
-                dt { "Truncated" } dd { (g(&c.truncated)) }
+                @for (label, v) in [
+                    ("Received", &c.received), ("Stored", &c.flushed), ("Rejected (unparsable)", &c.rejected),
+                    ("Refused (sender not allowed)", &c.not_allowed), ("Rate-limited", &c.rate_limited),
+                    ("UDP lost in the kernel", &c.udp_overflows), ("Truncated", &c.truncated),
+                ] {
+                    div.fact { dt { (label) } dd { (g(v)) } }
+                }
             }
         }
     }
@@ -579,7 +582,7 @@ fn tail_card(qs: &str) -> Markup {
                 label { "Highlight " input type="search" data-tail-highlight placeholder="IP, word…"; }
                 span.muted data-tail-status { "Needs JavaScript; shows new lines matching the search as they arrive." }
             }
-            div.tablewrap {
+            div.scroll {
                 table.logs {
                     thead { tr { th { "Received" } th { "Host" } th { "Action" } th { "Source" } th { "Destination" } th { "Message" } } }
                     tbody data-tail-rows {}
@@ -613,7 +616,7 @@ fn results_card(p: &LogPage, qs: &str) -> Markup {
                 " (up to " (EXPORT_DEFAULT_ROWS) " lines)"
             }
             @if !p.entries.is_empty() {
-                div.tablewrap {
+                div.scroll {
                     table.logs {
                         thead { tr { th { "Received" } th { "Host" } th { "Action" } th { "Source" } th { "Destination" } th { "Message" } } }
                         tbody {
@@ -654,7 +657,7 @@ pub fn setup_help(listeners: &[ListenerStatus]) -> Markup {
     let tcp = port(crate::model::Transport::Tcp, 5514);
     let tls = port(crate::model::Transport::Tls, 6514);
     html! {
-        section.card.setup {
+        section.card.setup #setup {
             h2 { "Send logs here" }
             p { "Replace " code { "GATEWATCH_IP" } " with this machine's LAN address. Senders must be in "
                 code { "syslog.allowed_senders" } " (by default loopback and private ranges). When gatewatch runs on the firewall itself, use "

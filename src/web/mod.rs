@@ -60,10 +60,10 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub shutdown: CancellationToken,
     pub clock: Clock,
-    /// The syslog receivers' counters, live tail and listener status.
-    pub logs: Arc<crate::syslog::LogsHub>,
     /// Live traffic state shared by the capture threads (see [`crate::sensor`]).
     pub traffic: Arc<crate::sensor::TrafficHub>,
+    /// The syslog receivers' counters, live tail and listener status.
+    pub logs: Arc<crate::syslog::LogsHub>,
 }
 
 impl AppState {
@@ -104,7 +104,8 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/logout", auth::logout)
         .get("/", system::dashboard)
         .get("/events/dashboard", system::dashboard_events)
-        .get("/traffic", system::traffic)
+        .get("/traffic", pages::traffic::page)
+        .get("/events/traffic", pages::traffic::events)
         .get("/traffic/map", flowmap::map_page)
         .get("/traffic/flows", flowmap::flows_page)
         .get("/traffic/flows.csv", flowmap::export_csv)
@@ -145,6 +146,11 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .delete("/api/v1/tokens/{id}", api::tokens_delete)
         .get("/api/v1/audit", api::audit_list)
         .get("/api/v1/settings", api::settings)
+        .get("/api/v1/traffic/status", api::traffic::status)
+        .get("/api/v1/traffic/windows", api::traffic::windows)
+        .get("/api/v1/traffic/summary", api::traffic::summary)
+        .get("/api/v1/traffic/flows", api::traffic::flows)
+        .get("/api/v1/traffic/hosts/{ip}", api::traffic::host)
         .get("/api/v1/logs/search", logs::api_search)
         .get("/api/v1/logs/stats", logs::api_stats)
 }

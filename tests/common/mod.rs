@@ -79,8 +79,8 @@ impl TestServer {
             metrics: Default::default(),
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
-            logs: Default::default(),
             traffic: sensor.hub.clone(),
+            logs: Default::default(),
         });
         let handle = tokio::spawn(web::run(
             WebDeps {
@@ -289,4 +289,83 @@ pub fn gatewatch_bin() -> std::path::PathBuf {
     std::env::var_os("TEST_GATEWATCH_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatewatch").into())
+}
+
+/// The real syslog receivers on loopback port 0, storing into a test server's store and
+/// counting into its hub (so its pages, API and /metrics see them).
+pub struct SyslogReceivers {
+    pub udp: std::net::SocketAddr,
+    pub tcp: std::net::SocketAddr,
+    pub tls: std::net::SocketAddr,
+    pub shutdown: CancellationToken,
+    pub handle: tokio::task::JoinHandle<()>,
+}
+
+impl SyslogReceivers {
+    /// `cfg` with every listener on 127.0.0.1:0 and TLS on the test server's data dir's
+    /// self-signed certificate.
+    pub async fn start(server: &TestServer, mut cfg: gatewatch::config::SyslogConfig) -> SyslogReceivers {
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        cfg.udp_listen = Some(any);
+        cfg.tcp_listen = Some(any);
+        cfg.tls_listen = Some(any);
+        let tls = web::tls::plain_server_config(&config::TlsFiles::SelfSigned, server.dir.path()).unwrap();
+        let (listeners, status) = gatewatch::syslog::bind(&cfg, Some(Arc::new(tls))).await;
+        let addr = |t: gatewatch::model::Transport| {
+            status
+                .iter()
+                .find(|s| s.transport == t)
+                .unwrap()
+                .result
+                .clone()
+                .unwrap()
+        };
+        let (udp, tcp, tls) = (
+            addr(gatewatch::model::Transport::Udp),
+            addr(gatewatch::model::Transport::Tcp),
+            addr(gatewatch::model::Transport::Tls),
+        );
+        *server.state.logs.listeners.lock().unwrap() = status;
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(gatewatch::syslog::run(
+            gatewatch::syslog::SyslogDeps {
+                listeners,
+                store: server.state.accounts.store().clone(),
+                hub: server.state.logs.clone(),
+                cfg,
+                clock: Timestamp::now,
+            },
+            shutdown.clone(),
+        ));
+        SyslogReceivers {
+            udp,
+            tcp,
+            tls,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// Stops receiving and waits until everything received is committed.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.handle.await;
+    }
+}
+
+/// Waits until the hub's flushed counter stops at `want` (or panics after `secs`).
+pub async fn wait_flushed(server: &TestServer, want: u64, secs: u64) {
+    let c = &server.state.logs.counters;
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let got = c.flushed.load(Ordering::SeqCst);
+        if got >= want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {got} of {want} lines flushed after {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -3,11 +3,13 @@
 //!
 //! - [`auth`]: setup, login, logout.
 //! - [`system`]: dashboard, subsystem pages, settings, about, health.
+//! - [`traffic`]: the Traffic page (live chart, breakdowns, top lists, flows) and its SSE.
 //! - [`admin`]: users & roles, API tokens, audit log.
 
 pub mod admin;
 pub mod auth;
 pub mod system;
+pub mod traffic;
 
 use super::assets;
 use crate::accounts::Principal;

@@ -28,7 +28,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// The live facts on the dashboard, keyed by `data-field` name.
-fn dashboard_fields(state: &AppState) -> sse::Snapshot {
+fn dashboard_fields(state: &AppState, traffic: bool) -> sse::Snapshot {
     let p = ProcessStats::read();
     let s = state.accounts.store().stats();
     let now = state.now();
@@ -39,7 +39,7 @@ fn dashboard_fields(state: &AppState) -> sse::Snapshot {
             .map(|(_, n)| *n)
             .unwrap_or(0)
     };
-    vec![
+    let mut fields = vec![
         ("uptime", human_duration(state.facts.started.elapsed())),
         ("rss", human_bytes(p.rss_bytes)),
         ("cpu", format!("{:.1} s", p.cpu_seconds)),
@@ -61,7 +61,49 @@ fn dashboard_fields(state: &AppState) -> sse::Snapshot {
         ("locked", state.accounts.locked_count(now).to_string()),
         ("requests", state.metrics.requests().to_string()),
         ("now", now.to_string()),
-    ]
+    ];
+    // Only for users who may see traffic.
+    if traffic {
+        fields.push(("traffic_rate", traffic_rate(state)));
+        fields.push(("top_talker", top_talker(state)));
+    }
+    fields
+}
+
+fn traffic_rate(state: &AppState) -> String {
+    use super::traffic::{human_bits, human_count};
+    let (_, _, pps, bps, _) = state.traffic.totals();
+    format!("{} pkt/s · {}", human_count(pps), human_bits(bps))
+}
+
+fn top_talker(state: &AppState) -> String {
+    let view = super::traffic::live_view(&state.traffic);
+    match view.top.src_ips_by_bytes.first() {
+        Some(e) => format!("{} ({})", e.key, human_bytes(e.value)),
+        None => "–".into(),
+    }
+}
+
+/// The capture state in a few words, for the dashboard.
+fn capture_badge(state: &AppState) -> Markup {
+    use crate::sensor::{CaptureMode, SourceState};
+    let status = state.traffic.status();
+    let running = status
+        .sources
+        .iter()
+        .filter(|s| s.state == SourceState::Running)
+        .count();
+    let refused = status
+        .sources
+        .iter()
+        .any(|s| matches!(s.state, SourceState::NotPermitted { .. }));
+    html! {
+        @if status.mode == CaptureMode::Disabled { span.badge { "off" } }
+        @else if refused { a href="/traffic" { span.badge.bad { "not permitted" } } }
+        @else if running > 0 { span.badge.ok { "capturing on " (running) } }
+        @else if status.sources.is_empty() { span.badge.bad { "no interface" } }
+        @else { span.badge { "idle" } }
+    }
 }
 
 fn fact(label: &str, field: &str, fields: &sse::Snapshot) -> Markup {
@@ -77,7 +119,8 @@ fn fact(label: &str, field: &str, fields: &sse::Snapshot) -> Markup {
 
 pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Extension<Principal>) -> Response {
     let st = state.clone();
-    let fields = tokio::task::spawn_blocking(move || dashboard_fields(&st))
+    let traffic = who.can(crate::model::Permission::ViewTraffic);
+    let fields = tokio::task::spawn_blocking(move || dashboard_fields(&st, traffic))
         .await
         .unwrap_or_default();
     let f = &state.facts;
@@ -100,6 +143,15 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                 p.muted.small {
                     @if f.tls { "HTTPS. A self-signed certificate is normal on first start; replace it with web.cert_file and web.key_file." }
                     @else { "Plain HTTP: keep it behind a TLS-terminating reverse proxy." }
+                }
+            }
+            @if who.can(crate::model::Permission::ViewTraffic) {
+                section.card {
+                    h2 { a href="/traffic" { "Traffic" } }
+                    dl.facts {
+                        (fact("Rate now", "traffic_rate", &fields))
+                        (fact("Top talker (recent)", "top_talker", &fields))
+                    }
                 }
             }
             section.card {
@@ -139,6 +191,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                 table.compact {
                     tbody {
                         tr { td { "Web UI and API" } td { span.badge.ok { "running" } } }
+                        tr { td { a href="/traffic" { "Traffic capture" } } td { (capture_badge(&state)) } }
                         @for name in SUBSYSTEMS {
                             tr { td { (name) } td { span.badge { "not enabled" } } }
                         }
@@ -151,17 +204,16 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
 }
 
 /// The engines that are not part of this build yet.
-const SUBSYSTEMS: [&str; 4] = [
-    "Traffic capture",
-    "Discovery",
-    "Syslog receiver",
-    "Monitors and alerts",
-];
+const SUBSYSTEMS: [&str; 3] = ["Discovery", "Syslog receiver", "Monitors and alerts"];
 
-pub async fn dashboard_events(State(state): State<Arc<AppState>>) -> Response {
+pub async fn dashboard_events(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Response {
     let st = state.clone();
+    let traffic = who.can(crate::model::Permission::ViewTraffic);
     sse::live(Duration::from_secs(2), state.shutdown.clone(), move || {
-        dashboard_fields(&st)
+        dashboard_fields(&st, traffic)
     })
     .into_response()
 }
@@ -175,16 +227,6 @@ fn subsystem_page(who: &Principal, nav: Nav, title: &str, what: &str, how: Marku
         },
     );
     page(layout(title, nav, who, None, content))
-}
-
-pub async fn traffic(Extension(who): Extension<Principal>) -> Response {
-    subsystem_page(
-        &who,
-        Nav::Traffic,
-        "Traffic",
-        "Rates and percentiles, protocols, top talkers, flows and DNS for each captured interface appear here.",
-        html! { p.muted { "No capture interface is configured on this instance, so no packets are being summarised." } },
-    )
 }
 
 pub async fn hosts(Extension(who): Extension<Principal>) -> Response {
