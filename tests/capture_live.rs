@@ -417,10 +417,7 @@ fn windows_printed_with_a_period_add_up_to_what_was_sent() {
     let total: u64 = windows.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
     assert_eq!(total, 100);
     // Bursts 1.2 s apart never share a 1 s window (a burst may straddle a boundary).
-    assert!(
-        windows.iter().all(|w| w["packets"].as_u64().unwrap() <= 60),
-        "{out}"
-    );
+    assert!(windows.iter().all(|w| w["packets"].as_u64().unwrap() <= 60), "{out}");
     let last = windows.last().unwrap();
     assert_eq!(last["capture"]["interfaces"][0]["packets"].as_u64(), Some(100));
     assert!(windows[..windows.len() - 1]

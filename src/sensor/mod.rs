@@ -305,12 +305,8 @@ impl TrafficHub {
 
     /// The slowest DNS transactions of every source's window in progress, slowest first.
     pub fn slow_dns(&self) -> Vec<crate::top::SlowRow> {
-        let mut all: Vec<crate::top::SlowRow> = self
-            .lock()
-            .slow_dns
-            .values()
-            .flat_map(|v| v.iter().cloned())
-            .collect();
+        let mut all: Vec<crate::top::SlowRow> =
+            self.lock().slow_dns.values().flat_map(|v| v.iter().cloned()).collect();
         all.sort_by(|a, b| b.latency_us.cmp(&a.latency_us));
         all.truncate(crate::traffic::dns_xact::XactStats::SLOWEST);
         all
@@ -627,11 +623,7 @@ pub struct SourceSpec {
     pub open: runner::Opener,
 }
 
-fn sources(
-    capture: &CaptureConfig,
-    interfaces: &[crate::capture::interfaces::Interface],
-    hub: &TrafficHub,
-) -> Vec<SourceSpec> {
+fn sources(capture: &CaptureConfig, interfaces: &[crate::capture::interfaces::Interface], hub: &TrafficHub) -> Vec<SourceSpec> {
     if !capture.enabled {
         return Vec::new();
     }
