@@ -96,4 +96,5 @@ main() {
     exit 1
 }
 
+# main always exits, so bash never reads past this line.
 main "$@"

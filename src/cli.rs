@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod capture;
+mod top;
 
 /// Exit codes, decided here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,9 @@ pub enum Command {
     ParseLog(ParseLogCmd),
     Pcap(PcapCmd),
     Capture(capture::CaptureCmd),
+    Top(top::TopCmd),
     Scan(ScanCmd),
+    Import(ImportCmd),
 }
 
 /// Run the server: web UI, API and every enabled subsystem.
@@ -371,7 +374,7 @@ pub struct ParseLogCmd {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "scan")]
 pub struct ScanCmd {
-    /// addresses or CIDRs, e.g. 192.168.1.0/24
+    /// addresses or CIDRs, e.g. 192.168.1.0/24, or `all` for every IPv4 network of this machine's interfaces
     #[argh(positional)]
     pub targets: Vec<String>,
     /// ports: default (nmap top-100 + home/IoT ports + ports named by service definitions), top100, top1000, all, or a list like 22,80,8000-8100
@@ -386,6 +389,40 @@ pub struct ScanCmd {
     /// skip reverse DNS
     #[argh(switch)]
     pub no_dns: bool,
+    /// skip the UDP probes (DNS, NTP, SNMP, NetBIOS, mDNS, SSDP)
+    #[argh(switch)]
+    pub no_udp: bool,
+}
+
+/// Import hosts and services from another tool into the inventory (safe while serving:
+/// the server picks the change up on its next write).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import")]
+pub struct ImportCmd {
+    #[argh(subcommand)]
+    pub what: ImportWhat,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ImportWhat {
+    Nmap(ImportNmapCmd),
+}
+
+/// Import an nmap XML report (written with `nmap -oX FILE`). Nothing is stored when the
+/// file does not parse.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "nmap")]
+pub struct ImportNmapCmd {
+    /// the XML report
+    #[argh(positional)]
+    pub file: PathBuf,
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// data directory
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Print the version.
@@ -515,7 +552,11 @@ fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Pcap(c) => run_pcap(c),
         Command::Capture(c) => capture::run(c),
+        Command::Top(c) => top::run(c),
         Command::Scan(c) => run_scan(c),
+        Command::Import(ImportCmd {
+            what: ImportWhat::Nmap(c),
+        }) => run_import_nmap(c),
         Command::Version(_) => {
             println!("gatewatch {VERSION}");
             Ok(())
@@ -808,6 +849,40 @@ fn run_parse_log(c: ParseLogCmd) -> Result<(), CliError> {
     }
 }
 
+fn run_import_nmap(c: ImportNmapCmd) -> Result<(), CliError> {
+    let xml = std::fs::read_to_string(&c.file)
+        .map_err(|e| CliError::new(Exit::Usage, format!("cannot read {}: {e}", c.file.display())))?;
+    let cfg = load_config(c.config, c.data_dir)?;
+    let accounts = open_accounts(&cfg)?;
+    let discovery = crate::discovery_service::Discovery::open(
+        accounts.store().clone(),
+        cfg.discovery.clone(),
+        tokio_util::sync::CancellationToken::new(),
+        Arc::new(Timestamp::now),
+    )
+    .map_err(|e| CliError::new(Exit::Store, e.to_string()))?;
+    let name = c
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    let rec = discovery
+        .import_nmap(&xml, &name, &format!("cli:{who}"), Timestamp::now())
+        .map_err(|e| match e {
+            crate::discovery_service::DiscoveryError::BadImport(e) => CliError::new(
+                Exit::Usage,
+                format!("{}: {e}; nothing was imported", c.file.display()),
+            ),
+            other => CliError::new(Exit::Store, other.to_string()),
+        })?;
+    audit_cli(&accounts, "scan.import", &format!("{name}: {}", rec.summary))?;
+    println!("{name}: {}", rec.summary);
+    Ok(())
+}
+
 fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     use crate::scan::{self, ScanOptions};
     if c.targets.is_empty() {
@@ -823,6 +898,7 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
     let opts = ScanOptions {
         ports,
         resolve_names: !c.no_dns,
+        udp: !c.no_udp,
         ..Default::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -848,6 +924,9 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
             }
         }
     }));
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if c.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::new(Exit::Failure, e.to_string()))?;
@@ -881,7 +960,38 @@ fn run_scan(c: ScanCmd) -> Result<(), CliError> {
                 .and_then(|h| h.title.as_deref())
                 .map(|t| format!("\"{t}\""))
                 .unwrap_or_default();
-            println!("  {:>5}/tcp  {:<14} {} {}", p.port, p.service, what, title);
+            let cert = p
+                .tls_cert
+                .as_ref()
+                .and_then(|c| c.subject_cn.as_deref())
+                .map(|cn| format!("cert CN={cn}"))
+                .unwrap_or_default();
+            println!(
+                "  {:>5}/{:<4} {:<14} {} {} {}",
+                p.port, p.proto, p.service, what, title, cert
+            );
+        }
+        if let Some(m) = &h.mdns {
+            let types: Vec<&str> = m.services.iter().map(|s| s.service_type.as_str()).collect();
+            println!(
+                "  mDNS {} {}",
+                m.hostname.as_deref().unwrap_or("-"),
+                types.join(" ")
+            );
+        }
+        if let Some(s) = &h.ssdp {
+            let what = [
+                s.friendly_name.as_deref(),
+                s.manufacturer.as_deref(),
+                s.model_name.as_deref(),
+            ];
+            println!(
+                "  UPnP {}",
+                what.into_iter().flatten().collect::<Vec<_>>().join(" / ")
+            );
+        }
+        if let Some(nb) = &h.netbios {
+            println!("  NetBIOS {} {}", nb.name, nb.workgroup.as_deref().unwrap_or(""));
         }
         for m in &h.services {
             println!("  → {} ({}; {})", m.name, m.confidence.as_str(), m.summary());

@@ -25,6 +25,15 @@
     var series;
     try { series = JSON.parse(el.getAttribute("data-series")); } catch (e) { return null; }
     var data = [series.t, series.pps, series.bps];
+    var pad = function (n) { return n < 10 ? "0" + n : String(n); };
+    var timeLabels = function (u, vals) {
+      var span = (u.scales.x.max || 0) - (u.scales.x.min || 0);
+      return vals.map(function (v) {
+        var d = new Date(v * 1000), hm = pad(d.getHours()) + ":" + pad(d.getMinutes());
+        if (span > 2 * 86400) return (d.getMonth() + 1) + "/" + d.getDate() + " " + hm;
+        return span < 600 ? hm + ":" + pad(d.getSeconds()) : hm;
+      });
+    };
     var axis = { stroke: css("--muted"), grid: { stroke: css("--line"), width: 1 }, ticks: { stroke: css("--line") } };
     var opts = {
       width: Math.max(el.clientWidth, 200),
@@ -38,7 +47,7 @@
         { label: "bits/s", scale: "bps", stroke: css("--ok"), width: 1.5, value: function (u, v) { return v == null ? "–" : si(v, "bit/s"); } }
       ],
       axes: [
-        Object.assign({}, axis),
+        Object.assign({}, axis, { values: timeLabels }),
         Object.assign({}, axis, { scale: "pps", size: 60, values: function (u, vals) { return vals.map(function (v) { return si(v, ""); }); } }),
         Object.assign({}, axis, { scale: "bps", side: 1, size: 60, grid: { show: false }, values: function (u, vals) { return vals.map(function (v) { return si(v, "b"); }); } })
       ]

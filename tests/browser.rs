@@ -20,9 +20,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const DESKTOP: (u32, u32) = (1280, 900);
 const MOBILE: (u32, u32) = (390, 844);
 /// Every page in the navigation and the settings tabs, besides the dashboard.
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 11] = [
     "/traffic",
     "/hosts",
+    "/scans",
     "/logs",
     "/monitors",
     "/settings",
@@ -309,9 +310,15 @@ async fn browser_walkthrough() {
     }
     let driver = Driver::start().await.unwrap();
     let profile = tempfile::tempdir().unwrap();
+    // A real capture replayed at its own pace, so the Traffic page has live data.
+    let replay = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/pcap/fixtures/pktvisor__dns_udp_tcp_random.pcap");
     let server = TestServer::start(Options {
         tls: true,
-        ..Options::default()
+        config_toml: format!(
+            "[capture]\nenabled = true\nreplay = {:?}\nreplay_speed = \"realtime\"\nreplay_loop = true\n",
+            replay.display().to_string()
+        ),
     })
     .await;
     let client = connect(&driver, profile.path()).await.unwrap();
@@ -322,6 +329,100 @@ async fn browser_walkthrough() {
     if let Err(e) = result {
         panic!("{e:#}");
     }
+}
+
+/// Fills the inventory from real fixtures: the netlab's neighbour table, leases written by
+/// dnsmasq, ISC dhcpd and Kea, and the nmap report of loopback listeners.
+fn seed_inventory(server: &TestServer) {
+    use gatewatch::discovery::passive;
+    use gatewatch::inventory::sources;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    let read = |p: &str| std::fs::read_to_string(format!("{dir}{p}")).unwrap();
+    let t0 = gatewatch::model::Timestamp(0);
+    let d = &server.state.discovery;
+    let mut obs: Vec<_> = passive::parse_proc_net_arp(&read("passive/linux-proc-net-arp.txt"))
+        .items
+        .iter()
+        .map(sources::from_neighbour)
+        .collect();
+    for leases in [
+        passive::parse_dnsmasq_leases(&read("passive/dnsmasq.leases"), t0),
+        passive::parse_isc_dhcpd_leases(&read("passive/isc-dhcpd.leases"), t0),
+        passive::parse_kea_leases4(&read("passive/kea-leases4.csv"), t0),
+    ] {
+        obs.extend(leases.items.iter().map(sources::from_lease));
+    }
+    let earlier = gatewatch::model::Timestamp(server.now().as_millis() - 3 * 86_400_000);
+    d.observe_batch(obs, earlier).unwrap();
+    d.import_nmap(
+        &read("nmap/loopback-sV.xml"),
+        "loopback-sV.xml",
+        "admin",
+        server.now(),
+    )
+    .unwrap();
+}
+
+/// Hosts table → a host page → scans (with a live scan of a loopback listener).
+async fn hosts_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
+    let base = server.url.as_str();
+    seed_inventory(server);
+    // The router's own interfaces make the subnets list (reads local state only).
+    server.state.discovery.poll_passive().await;
+    visit(c, base, "/hosts").await?;
+    let rows = c.find_all(Locator::Css("table.hosts tbody tr")).await?.len();
+    ensure!(rows >= 20, "hosts table has {rows} rows");
+    full_page_screenshot(c, "hosts").await?;
+    type_into(c, "input[name=q]", "127.0.0.57").await?;
+    click(c, "form.filters button[type=submit]").await?;
+    wait_for_path(c, "/hosts").await?;
+    let rows = c.find_all(Locator::Css("table.hosts tbody tr")).await?.len();
+    ensure!(rows == 1, "search for 127.0.0.57 shows {rows} rows");
+    click(c, "table.hosts tbody tr a").await?;
+    let url = c.current_url().await?;
+    ensure!(url.path().starts_with("/hosts/"), "the host link went to {url}");
+    wait_for_path(c, url.path()).await?;
+    let text = body_text(c).await?;
+    ensure!(text.contains("OpenSSH 9.2p1"), "host page lacks the ssh product");
+    ensure!(
+        text.contains("MQTT broker"),
+        "host page lacks the matched service"
+    );
+    full_page_screenshot(c, "host").await?;
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    visit(c, base, "/hosts").await?;
+    full_page_screenshot(c, "hosts-mobile").await?;
+    c.goto(url.as_ref()).await?;
+    wait_for_path(c, url.path()).await?;
+    full_page_screenshot(c, "host-mobile").await?;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+
+    // A scan from the form; its card updates over SSE until it is done.
+    let listener = tokio::net::TcpListener::bind("127.0.0.62:8123").await?;
+    let accept = tokio::spawn(async move {
+        loop {
+            let _ = listener.accept().await;
+        }
+    });
+    visit(c, base, "/scans").await?;
+    type_into(c, "#targets", "127.0.0.62").await?;
+    click(c, "form[action='/scans'] button[type=submit]").await?;
+    wait_for_path(c, "/scans").await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = body_text(c).await?;
+        if text.contains("127.0.0.62") && text.contains("1 hosts up") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the scan of 127.0.0.62 did not finish on the scans page: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await?;
+    }
+    full_page_screenshot(c, "scans").await?;
+    accept.abort();
+    Ok(())
 }
 
 async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
@@ -409,6 +510,7 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     for path in PAGES {
         visit(c, base, path).await?;
     }
+    traffic_page(c, base).await?;
 
     // Add a viewer through the form.
     visit(c, base, "/settings/users").await?;
@@ -448,6 +550,8 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
         .await?;
     ensure!(secret.starts_with("gw_"), "token secret looks wrong: {secret:?}");
     screenshot(c, "tokens").await?;
+
+    hosts_walkthrough(c, server).await?;
 
     // Phone width: no page may scroll sideways (wide tables scroll inside their card).
     c.set_window_size(MOBILE.0, MOBILE.1).await?;
@@ -505,6 +609,100 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     screenshot(c, "dashboard-dark").await?;
     visit(c, base, "/settings/users").await?;
     screenshot(c, "users-dark").await?;
+    visit(c, base, "/traffic").await?;
+    wait_for_chart(c).await?;
+    screenshot(c, "traffic-dark").await?;
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    c.refresh().await?;
+    wait_for_chart(c).await?;
+    full_page_screenshot(c, "traffic-mobile-dark").await?;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    Ok(())
+}
+
+/// Waits until the rate chart has drawn (uPlot made its canvas) and the live stream has
+/// added at least one point.
+async fn wait_for_chart(c: &Client) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let drawn = c
+            .execute(
+                "const cv = document.querySelector('#traffic-chart canvas');
+                 return !!cv && cv.width > 0 && !document.querySelector('.chart-empty');",
+                vec![],
+            )
+            .await?;
+        if drawn == true {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the traffic chart did not draw within 15 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Traffic page with a replayed capture: chart, live numbers, tables and the flow filter.
+async fn traffic_page(c: &Client, base: &str) -> Result<()> {
+    visit(c, base, "/traffic").await?;
+    wait_for_chart(c).await?;
+    let before = c.find(Locator::Css("[data-field=packets]")).await?.text().await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = c.find(Locator::Css("[data-field=packets]")).await?.text().await?;
+    ensure!(before != after, "the packet count did not update live ({before})");
+    // Live updates replace the rows: read the text in one go.
+    let ip = c
+        .execute(
+            "const e = document.querySelector('tbody[data-table=src_bytes] tr td code');
+             return e ? e.textContent : '';",
+            vec![],
+        )
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    ensure!(!ip.is_empty(), "no top talkers");
+    let names = c
+        .find(Locator::Css("tbody[data-table=qnames]"))
+        .await?
+        .text()
+        .await?;
+    ensure!(names.contains('.'), "no DNS names in the table: {names:?}");
+    let sources = c.find(Locator::Css("#sources")).await?.text().await?;
+    ensure!(sources.contains("capturing"), "interface table: {sources:?}");
+    screenshot(c, "traffic").await?;
+    full_page_screenshot(c, "traffic-full").await?;
+
+    // The flow filter is a plain GET form.
+    type_into(c, "#flows input[name=ip]", &ip).await?;
+    click(c, "#flows button[type=submit]").await?;
+    wait_for_path(c, "/traffic").await?;
+    let rows = c.find_all(Locator::Css("tbody[data-table=flows] tr")).await?;
+    ensure!(!rows.is_empty(), "no flows for {ip}");
+    for r in rows.iter().take(10) {
+        let t = r.text().await?;
+        ensure!(t.contains(&ip), "flow row without {ip}: {t}");
+    }
+
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    visit(c, base, "/traffic").await?;
+    wait_for_chart(c).await?;
+    ensure!(
+        !scrolls_sideways(c).await?,
+        "the traffic page scrolls sideways at {}px",
+        MOBILE.0
+    );
+    full_page_screenshot(c, "traffic-mobile").await?;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    c.goto(&format!("{base}/traffic?range=hour")).await?;
+    wait_for_path(c, "/traffic").await?;
+    let tab = c
+        .find(Locator::Css("nav.tabs a[aria-current=page]"))
+        .await?
+        .text()
+        .await?;
+    ensure!(tab == "Last hour", "range tab: {tab}");
+    screenshot(c, "traffic-hour").await?;
     Ok(())
 }
 

@@ -24,6 +24,19 @@ pub struct MdnsService {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     pub txt: BTreeMap<String, String>,
+    /// `<instance>.<type>` in presentation form, to find the instance's SRV and TXT.
+    #[serde(skip)]
+    full_name: String,
+}
+
+impl MdnsService {
+    /// A type the host lists but whose instances did not answer.
+    pub fn of_type(service_type: &str) -> MdnsService {
+        MdnsService {
+            service_type: service_type.to_string(),
+            ..Default::default()
+        }
+    }
 }
 
 /// What a host's mDNS responder said.
@@ -95,12 +108,11 @@ pub fn merge_answer(info: &mut MdnsInfo, data: &[u8]) {
             continue;
         }
         let full = text(&ptr.0);
-        let instance = full
-            .strip_suffix(&owner)
-            .map(|s| s.trim_end_matches('.'))
-            .unwrap_or(&full)
-            .replace("\\032", " ")
-            .replace('\\', "");
+        // The instance is the first label, taken raw: it may hold spaces, dots, '@'.
+        let Some(label) = ptr.0.iter().next() else {
+            continue;
+        };
+        let instance = String::from_utf8_lossy(label).into_owned();
         if !info
             .services
             .iter()
@@ -109,6 +121,7 @@ pub fn merge_answer(info: &mut MdnsInfo, data: &[u8]) {
             info.services.push(MdnsService {
                 service_type: owner.clone(),
                 instance,
+                full_name: full,
                 ..Default::default()
             });
         }
@@ -118,7 +131,7 @@ pub fn merge_answer(info: &mut MdnsInfo, data: &[u8]) {
         let service = info
             .services
             .iter_mut()
-            .find(|s| owner.eq_ignore_ascii_case(&format!("{}.{}", s.instance, s.service_type)));
+            .find(|s| !s.full_name.is_empty() && owner.eq_ignore_ascii_case(&s.full_name));
         match (r.data(), service) {
             (RData::SRV(srv), Some(s)) => {
                 s.port = Some(srv.port());
@@ -187,6 +200,17 @@ mod tests {
             .unwrap();
         assert_eq!((nas.instance.as_str(), nas.port), ("nas", Some(5000)));
         assert_eq!(nas.txt.get("model").map(String::as_str), Some("DS920+"));
+        merge_answer(&mut info, &fixture("mdns-airplay.appletv.hex"));
+        let tv = info
+            .services
+            .iter()
+            .find(|s| s.service_type == "_airplay._tcp.local")
+            .unwrap();
+        assert_eq!((tv.instance.as_str(), tv.port), ("Living Room", Some(7000)));
+        assert_eq!(
+            tv.txt.get("deviceid").map(String::as_str),
+            Some("28:FF:3C:11:22:33")
+        );
         // Truncated answers add nothing and do not panic.
         let whole = fixture("mdns-http.nas.hex");
         for cut in 0..whole.len() {

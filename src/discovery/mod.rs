@@ -8,6 +8,7 @@
 //! - [`ports`]: port sets for scans and port-table names.
 //! - [`udp`], [`mdns`], [`ssdp`]: UDP probe payloads and what their answers say.
 //! - [`x509`]: names in a TLS server's certificate; [`ber`]: the DER reader under it and SNMP.
+//! - [`ping`]: ICMP echo and ARP packets for liveness sweeps.
 //! - [`names`]: which of a host's names to show (DNS > DHCP > mDNS > NetBIOS > service > IP).
 
 pub mod ber;
@@ -16,6 +17,7 @@ pub mod mdns;
 pub mod names;
 pub mod oui;
 pub mod passive;
+pub mod ping;
 pub mod ports;
 pub mod services;
 pub mod ssdp;

@@ -56,6 +56,11 @@ pub struct TrafficCounters {
     pub packets_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Both ends inside / both outside the host spec.
+    pub packets_internal: u64,
+    pub packets_external: u64,
+    pub bytes_internal: u64,
+    pub bytes_external: u64,
     pub dns_messages: u64,
     pub dns_queries: u64,
     pub dns_responses: u64,
@@ -123,11 +128,12 @@ pub struct TopLists {
     pub dst_ports_by_bytes: Vec<TopEntry>,
     pub qnames: Vec<TopEntry>,
     pub countries: Vec<TopEntry>,
+    pub cities: Vec<TopEntry>,
     pub asns: Vec<TopEntry>,
 }
 
 impl TopLists {
-    fn lists_mut(&mut self) -> [&mut Vec<TopEntry>; 9] {
+    fn lists_mut(&mut self) -> [&mut Vec<TopEntry>; 10] {
         [
             &mut self.src_ips_by_bytes,
             &mut self.src_ips_by_packets,
@@ -137,6 +143,7 @@ impl TopLists {
             &mut self.dst_ports_by_bytes,
             &mut self.qnames,
             &mut self.countries,
+            &mut self.cities,
             &mut self.asns,
         ]
     }

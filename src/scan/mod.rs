@@ -1,21 +1,29 @@
-//! Active scans (the I/O shell): TCP liveness and port scans, banner and protocol probes,
-//! MAC addresses from the kernel's neighbour table and names from reverse DNS.
+//! Active scans (the I/O shell): ARP/ICMP/TCP liveness (`liveness`), TCP port scans,
+//! banner and protocol probes (`probe`), UDP probes with mDNS and SSDP (`udp`), MACs and
+//! names; progress reports (`progress`) for the UI.
 //!
 //! Gentle by default: at most [`ScanOptions::per_host`] connections to one host at a time
 //! and [`ScanOptions::concurrency`] overall, and a host that drops everything costs only a
 //! few short timeouts. What bytes mean is decided in `discovery` (sans-IO); this module only
 //! moves them. It never runs unless a user asks (CLI, button, API, schedule).
 
+mod liveness;
 mod probe;
 mod progress;
+mod udp;
 
 use progress::Tracker;
 pub use progress::{overall, Phase, Progress};
 
 use crate::discovery::identify::HttpInfo;
+use crate::discovery::mdns::MdnsInfo;
+use crate::discovery::names::{self, NameSource};
 use crate::discovery::oui::{self, Mac};
 use crate::discovery::passive;
-use crate::discovery::services::{Evidence, HttpResponse, Match, ServiceMatcher};
+use crate::discovery::services::{Evidence, HttpResponse, Match, ServiceMatcher, TlsInfo};
+use crate::discovery::ssdp::SsdpInfo;
+use crate::discovery::udp::{DnsInfo, NetbiosInfo, NtpInfo, SnmpInfo};
+use crate::discovery::x509::CertInfo;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +57,13 @@ pub struct ScanOptions {
     /// Time a quiet server gets to send a banner, and a probe to be answered.
     pub probe_timeout: Duration,
     pub resolve_names: bool,
+    /// UDP probes (DNS, NTP, SNMP, NetBIOS, mDNS, SSDP) of live hosts.
+    pub udp: bool,
+    /// How long ARP and ICMP sweeps wait for answers, per round (two rounds).
+    pub arp_wait: Duration,
+    /// The most time the port scan of one host may take; a host that drops most probes
+    /// is cut off here (and the report says so) instead of costing minutes.
+    pub host_budget: Duration,
     /// Cancels the scan: probes not yet started are skipped and the report says
     /// `cancelled` with what was found so far.
     pub cancel: Option<tokio_util::sync::CancellationToken>,
@@ -63,6 +78,9 @@ impl Default for ScanOptions {
             connect_timeout: Duration::from_millis(1000),
             probe_timeout: Duration::from_millis(1500),
             resolve_names: true,
+            udp: true,
+            arp_wait: Duration::from_millis(400),
+            host_budget: Duration::from_secs(10),
             cancel: None,
         }
     }
@@ -71,11 +89,23 @@ impl Default for ScanOptions {
 /// Ports probed on every address to find live hosts (and make the kernel resolve ARP).
 const LIVENESS_PORTS: [u16; 4] = [80, 443, 22, 7];
 
-/// Expands targets (addresses or CIDRs) to IPv4/IPv6 addresses. Only private ranges
-/// unless `allow_public`; network and broadcast addresses of IPv4 prefixes are left out.
+/// Expands targets (addresses, CIDRs, or `all` = the IPv4 networks of this machine's
+/// interfaces) to addresses. Only private ranges unless `allow_public` (`all` leaves public
+/// networks such as a WAN link out); network and broadcast addresses of IPv4 prefixes are
+/// left out. IPv6 prefixes are never swept by `all`: IPv6 hosts come from the neighbour
+/// table and mDNS.
 pub fn expand_targets(specs: &[String], allow_public: bool) -> Result<Vec<IpAddr>, ScanError> {
+    let mut specs: Vec<String> = specs.to_vec();
+    if let Some(i) = specs.iter().position(|s| s.eq_ignore_ascii_case("all")) {
+        specs.remove(i);
+        for net in liveness::attached_networks() {
+            if allow_public || net.network().is_private() {
+                specs.push(net.to_string());
+            }
+        }
+    }
     let mut out = Vec::new();
-    for spec in specs {
+    for spec in &specs {
         let net: ipnet::IpNet = spec
             .parse()
             .or_else(|_| spec.parse::<IpAddr>().map(ipnet::IpNet::from))
@@ -105,6 +135,7 @@ pub fn expand_targets(specs: &[String], allow_public: bool) -> Result<Vec<IpAddr
 #[derive(Debug, Clone, Serialize)]
 pub struct PortReport {
     pub port: u16,
+    /// "tcp" or "udp".
     pub proto: &'static str,
     pub service: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +147,18 @@ pub struct PortReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
     pub tls: bool,
+    /// The leaf certificate a TLS port presented (subject CN, SANs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<CertInfo>,
+    /// SNMP agent (udp/161): community that worked, sysDescr, sysName.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<SnmpInfo>,
+    /// DNS server (udp/53): its answer to version.bind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsInfo>,
+    /// NTP server (udp/123): version, stratum, reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntp: Option<NtpInfo>,
     /// How the service name was decided: banner, probe, tls or port.
     pub method: &'static str,
 }
@@ -126,13 +169,33 @@ pub struct HostReport {
     pub ip: IpAddr,
     pub mac: Option<String>,
     pub vendor: Option<String>,
+    /// The best name by [`names::best_hostname`] (DNS > mDNS > NetBIOS > service).
     pub hostname: Option<String>,
-    /// What showed the host is there: tcp (a port answered), arp (the kernel resolved it).
+    /// Where `hostname` came from: dns, mdns, netbios, service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname_source: Option<NameSource>,
+    /// The reverse DNS (PTR) name, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<String>,
+    /// IPv6 addresses of the same host (same MAC in the neighbour table, or mDNS AAAA).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ipv6: Vec<std::net::Ipv6Addr>,
+    /// What showed the host is there: arp, icmp, tcp.
     pub seen_by: Vec<&'static str>,
     pub rtt_ms: Option<f64>,
+    /// Open TCP ports and answering UDP ports.
     pub ports: Vec<PortReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mdns: Option<MdnsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssdp: Option<SsdpInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netbios: Option<NetbiosInfo>,
     /// Service definitions the evidence matched, with that evidence.
     pub services: Vec<Match>,
+    /// True when the port scan of this host hit [`ScanOptions::host_budget`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,6 +205,8 @@ pub struct ScanReport {
     pub duration_ms: u64,
     /// True when [`ScanOptions::cancel`] stopped the scan early.
     pub cancelled: bool,
+    /// Time spent in each phase: liveness, ports, probes (ms).
+    pub phase_ms: BTreeMap<&'static str, u64>,
     /// What the scan could not do and did instead (e.g. no raw sockets: no ICMP).
     pub warnings: Vec<String>,
     pub hosts: Vec<HostReport>,
@@ -168,12 +233,34 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Reach {
 struct HostState {
     rtt: Option<Duration>,
     open: Vec<u16>,
+    /// The TCP liveness ports were already tried (skipped in the port scan).
+    tcp_probed: bool,
+    cut_short: bool,
+    seen_by: Vec<&'static str>,
+    mac: Option<Mac>,
+}
+
+impl HostState {
+    fn saw(&mut self, how: &'static str, rtt: Option<Duration>) {
+        if !self.seen_by.contains(&how) {
+            self.seen_by.push(how);
+        }
+        if let Some(rtt) = rtt {
+            self.rtt = Some(self.rtt.map_or(rtt, |r| r.min(rtt)));
+        }
+    }
 }
 
 impl ScanOptions {
     fn cancelled(&self) -> bool {
         self.cancel.as_ref().is_some_and(|c| c.is_cancelled())
     }
+}
+
+type States = Arc<Mutex<BTreeMap<IpAddr, HostState>>>;
+
+fn lock(states: &States) -> std::sync::MutexGuard<'_, BTreeMap<IpAddr, HostState>> {
+    states.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs a scan of `targets` to completion (or until [`ScanOptions::cancel`] fires),
@@ -186,17 +273,52 @@ pub async fn scan(
     let opts = Arc::new(opts);
     let global = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let progress = Arc::new(Tracker::new(progress));
+    let states: States = Arc::default();
+    let mut warnings = Vec::new();
     progress.report(Phase::Liveness, 0, targets.len());
-    let states: Arc<Mutex<BTreeMap<IpAddr, HostState>>> = Arc::default();
 
-    // 1. Liveness: a few ports per address. Any answer (open or refused) proves the host;
-    //    the attempt also makes the kernel resolve ARP for hosts on our L2.
+    // 1a. ARP on our own links and ICMP echo, side by side.
+    let (arp, icmp) = if opts.cancelled() {
+        (liveness::ArpSweep::default(), liveness::IcmpSweep::default())
+    } else {
+        let arp_targets = targets.clone();
+        let arp_wait = opts.arp_wait;
+        let arp = tokio::task::spawn_blocking(move || liveness::arp_sweep(&arp_targets, arp_wait));
+        let icmp = liveness::icmp_sweep(&targets, opts.arp_wait);
+        let (arp, icmp) = tokio::join!(arp, icmp);
+        (arp.unwrap_or_default(), icmp)
+    };
+    warnings.extend(arp.warnings.iter().cloned());
+    warnings.extend(icmp.warnings.iter().cloned());
+    {
+        let mut st = lock(&states);
+        // ARP answer times include the pacing of a whole sweep: no use as an RTT.
+        for (ip, (mac, _)) in &arp.found {
+            let h = st.entry(IpAddr::V4(*ip)).or_default();
+            h.saw("arp", None);
+            h.mac = Some(*mac);
+        }
+        for (ip, rtt) in &icmp.found {
+            st.entry(*ip).or_default().saw("icmp", Some(*rtt));
+        }
+        progress.set_hosts_found(st.len());
+    }
+    progress.report(Phase::Liveness, arp.covered.len(), targets.len());
+
+    // 1b. TCP liveness for addresses ARP could not settle (other links, no capture
+    //     permission): any answer (open or refused) proves the host, and the attempt makes
+    //     the kernel resolve ARP for hosts on our L2.
+    let tcp_targets: Vec<IpAddr> = targets
+        .iter()
+        .copied()
+        .filter(|ip| !matches!(ip, IpAddr::V4(v4) if arp.covered.contains(v4)))
+        .collect();
     let total = targets.len();
-    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(arp.covered.len()));
     // The slowest answer seen so far (µs); once hosts answer, silence is judged by it.
     let slowest = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    for &ip in &targets {
+    for &ip in &tcp_targets {
         let slowest = slowest.clone();
         let (global, opts, states, done, progress) = (
             global.clone(),
@@ -226,18 +348,18 @@ pub async fn scan(
             }
             while let Some(Ok((port, reach))) = set.join_next().await {
                 let rtt = match reach {
-                    Reach::Open(rtt) => Some(rtt),
-                    Reach::Refused(rtt) => Some(rtt),
-                    Reach::Silent => None,
+                    Reach::Open(rtt) | Reach::Refused(rtt) => rtt,
+                    Reach::Silent => continue,
                 };
-                if let Some(rtt) = rtt {
-                    let mut st = states.lock().unwrap_or_else(|e| e.into_inner());
-                    let h = st.entry(ip).or_default();
-                    h.rtt = Some(h.rtt.map_or(rtt, |r| r.min(rtt)));
-                    if matches!(reach, Reach::Open(..)) {
-                        h.open.push(port);
-                    }
+                let mut st = lock(&states);
+                let h = st.entry(ip).or_default();
+                h.saw("tcp", Some(rtt));
+                if matches!(reach, Reach::Open(..)) {
+                    h.open.push(port);
                 }
+            }
+            if let Some(h) = lock(&states).get_mut(&ip) {
+                h.tcp_probed = true;
             }
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress.set_hosts_found(states.lock().map(|s| s.len()).unwrap_or(0));
@@ -246,56 +368,79 @@ pub async fn scan(
     }
     while tasks.join_next().await.is_some() {}
 
-    // Hosts that answered ARP but dropped every probe are alive too.
+    // Hosts the kernel resolved (TCP attempts above) but that dropped every probe.
     let neighbours = read_neighbours();
-    let arp_alive: Vec<IpAddr> = targets
-        .iter()
-        .copied()
-        .filter(|ip| neighbours.contains_key(ip))
-        .collect();
-    let live: Vec<IpAddr> = {
-        let st = states.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<IpAddr> = st.keys().copied().chain(arp_alive.iter().copied()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    {
+        let mut st = lock(&states);
+        for ip in &tcp_targets {
+            if let Some(mac) = neighbours.get(ip) {
+                let h = st.entry(*ip).or_default();
+                h.saw("arp", None);
+                h.mac.get_or_insert(*mac);
+            }
+        }
+        for (ip, h) in st.iter_mut() {
+            if h.mac.is_none() {
+                h.mac = neighbours.get(ip).copied();
+            }
+        }
+    }
+    let live: Vec<IpAddr> = lock(&states).keys().copied().collect();
+    progress.set_hosts_found(live.len());
+    let mut phase_ms = BTreeMap::new();
+    let mut mark = progress.elapsed();
+    phase_ms.insert("liveness", mark.as_millis() as u64);
 
-    // 2. Port scan of live hosts, with timeouts fitted to each host's round-trip time.
-    let total = live.len() * opts.ports.len();
+    // 2. Port scan of live hosts, with timeouts fitted to each host's round-trip time and a
+    //    time budget per host, so one that drops everything costs a bounded time.
+    let jobs: Vec<(IpAddr, Vec<u16>, Vec<u16>, Option<Duration>, bool)> = {
+        let st = lock(&states);
+        live.iter()
+            .map(|ip| {
+                let h = &st[ip];
+                let ports: Vec<u16> = opts
+                    .ports
+                    .iter()
+                    .copied()
+                    .filter(|p| !(h.tcp_probed && LIVENESS_PORTS.contains(p)) || h.open.contains(p))
+                    .collect();
+                (*ip, ports, h.open.clone(), h.rtt, h.mac.is_some())
+            })
+            .collect()
+    };
+    let total: usize = jobs.iter().map(|j| j.1.len()).sum();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    for &ip in &live {
-        let (rtt, already_open) = {
-            let st = states.lock().unwrap_or_else(|e| e.into_inner());
-            st.get(&ip).map(|h| (h.rtt, h.open.clone())).unwrap_or_default()
-        };
-        let timeout = port_timeout(rtt, neighbours.contains_key(&ip), opts.connect_timeout);
+    for (ip, ports, already_open, rtt, on_link) in jobs {
+        let timeout = port_timeout(rtt, on_link, opts.connect_timeout);
         let per_host = Arc::new(Semaphore::new(opts.per_host.max(1)));
-        for &port in opts
-            .ports
-            .iter()
-            .filter(|p| !LIVENESS_PORTS.contains(p) || already_open.contains(p))
-        {
-            let (global, per_host, states, done, progress) = (
+        let deadline = Instant::now() + opts.host_budget;
+        for port in ports {
+            let (global, per_host, states, done, progress, opts) = (
                 global.clone(),
                 per_host.clone(),
                 states.clone(),
                 done.clone(),
                 progress.clone(),
+                opts.clone(),
             );
             let known_open = already_open.contains(&port);
-            let opts = opts.clone();
             tasks.spawn(async move {
                 let open = known_open || {
                     let _h = per_host.acquire().await;
                     let _g = global.acquire().await;
-                    !opts.cancelled()
+                    let late = Instant::now() >= deadline;
+                    if late {
+                        if let Some(h) = lock(&states).get_mut(&ip) {
+                            h.cut_short = true;
+                        }
+                    }
+                    !late
+                        && !opts.cancelled()
                         && matches!(connect(SocketAddr::new(ip, port), timeout).await, Reach::Open(..))
                 };
                 if open && !known_open {
-                    let mut st = states.lock().unwrap_or_else(|e| e.into_inner());
-                    st.entry(ip).or_default().open.push(port);
+                    lock(&states).entry(ip).or_default().open.push(port);
                 }
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if n % 64 == 0 || n == total {
@@ -306,27 +451,35 @@ pub async fn scan(
     }
     while tasks.join_next().await.is_some() {}
 
-    // 3. What runs on each open port; 4. names.
-    progress.set_hosts_found(live.len());
+    phase_ms.insert("ports", (progress.elapsed() - mark).as_millis() as u64);
+    mark = progress.elapsed();
+
+    // 3. What runs on each open port, UDP probes, mDNS/SSDP; 4. names.
     progress.report(Phase::Probes, 0, live.len());
     let probed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let neighbours6 = read_neighbours6();
     let mut hosts = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for &ip in &live {
-        let (rtt, mut open) = {
-            let st = states.lock().unwrap_or_else(|e| e.into_inner());
-            st.get(&ip).map(|h| (h.rtt, h.open.clone())).unwrap_or_default()
+        let (rtt, mut open, mac, seen_by, cut_short) = {
+            let st = lock(&states);
+            let h = &st[&ip];
+            (h.rtt, h.open.clone(), h.mac, h.seen_by.clone(), h.cut_short)
         };
         open.sort_unstable();
         open.dedup();
         let (global, opts) = (global.clone(), opts.clone());
-        let mac = neighbours.get(&ip).copied();
-        let arp = arp_alive.contains(&ip);
         let (progress, probed, total) = (progress.clone(), probed.clone(), live.len());
+        let ipv6_by_mac: Vec<std::net::Ipv6Addr> = neighbours6
+            .iter()
+            .filter(|(_, m)| Some(*m) == mac)
+            .map(|(ip6, _)| *ip6)
+            .collect();
         tasks.spawn(async move {
             let mut ports = Vec::new();
             let mut set = tokio::task::JoinSet::new();
-            if opts.cancelled() {
+            let cancelled = opts.cancelled();
+            if cancelled {
                 open.clear();
             }
             for port in open {
@@ -337,27 +490,43 @@ pub async fn scan(
                     probe::identify(SocketAddr::new(ip, port), timeout).await
                 });
             }
+            let udp_timeout = udp_timeout(rtt, mac.is_some(), opts.probe_timeout);
+            let udp_probes = async {
+                if opts.udp && !cancelled {
+                    let _g = global.acquire().await;
+                    udp::probe_host(ip, udp_timeout).await
+                } else {
+                    udp::UdpFindings::default()
+                }
+            };
+            let ptr = async {
+                if opts.resolve_names && !cancelled {
+                    reverse_dns(ip).await
+                } else {
+                    None
+                }
+            };
+            let (mut found, ptr) = tokio::join!(udp_probes, ptr);
             while let Some(Ok(p)) = set.join_next().await {
                 ports.push(p);
             }
-            ports.sort_by_key(|p| p.port);
-            let hostname = if opts.resolve_names {
-                reverse_dns(ip).await
-            } else {
-                None
-            };
-            let mut seen_by = Vec::new();
-            if rtt.is_some() || !ports.is_empty() {
-                seen_by.push("tcp");
-            }
-            if arp {
-                seen_by.push("arp");
-            }
+            ports.extend(std::mem::take(&mut found.ports));
+            ports.sort_by_key(|p| (p.proto, p.port));
             let vendor = mac.and_then(oui::vendor).map(str::to_string);
-            let mut services = ServiceMatcher::embedded().classify(&evidence(&ports, vendor.clone()));
+            let ev = evidence(&ports, vendor.clone(), found.mdns.as_ref(), found.ssdp.as_ref());
+            let mut services = ServiceMatcher::embedded().classify(&ev);
             // One service seen on two ports (SMB on 139 and 445) is listed once.
             let mut seen = std::collections::BTreeSet::new();
             services.retain(|m| seen.insert((m.name.clone(), m.evidence.clone())));
+            let (hostname, hostname_source) = host_name(ip, ptr.as_deref(), &ports, &found);
+            let mut ipv6 = ipv6_by_mac;
+            for a in found.mdns.iter().flat_map(|m| &m.addresses) {
+                if let IpAddr::V6(v6) = a {
+                    if !ipv6.contains(v6) {
+                        ipv6.push(*v6);
+                    }
+                }
+            }
             let n = probed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress.report(Phase::Probes, n, total);
             HostReport {
@@ -365,10 +534,17 @@ pub async fn scan(
                 mac: mac.map(|m| m.to_string()),
                 vendor,
                 hostname,
+                hostname_source,
+                ptr,
+                ipv6,
                 seen_by,
                 rtt_ms: rtt.map(|d| d.as_secs_f64() * 1000.0),
                 ports,
+                mdns: found.mdns,
+                ssdp: found.ssdp,
+                netbios: found.netbios,
                 services,
+                cut_short,
             }
         });
     }
@@ -378,6 +554,14 @@ pub async fn scan(
         }
     }
     hosts.sort_by_key(|h| h.ip);
+    phase_ms.insert("probes", (progress.elapsed() - mark).as_millis() as u64);
+    for h in hosts.iter().filter(|h| h.cut_short) {
+        warnings.push(format!(
+            "{}: port scan stopped after {} s (the host drops most probes); its remaining ports were not tried",
+            h.ip,
+            opts.host_budget.as_secs()
+        ));
+    }
     progress.set_hosts_found(hosts.len());
     progress.report(Phase::Done, hosts.len(), hosts.len());
     ScanReport {
@@ -385,21 +569,68 @@ pub async fn scan(
         ports_per_host: opts.ports.len(),
         duration_ms: progress.elapsed().as_millis() as u64,
         cancelled: opts.cancelled(),
-        warnings: Vec::new(),
+        phase_ms,
+        warnings,
         hosts,
     }
 }
 
+/// The host's name by the one precedence rule, from what this scan saw (no DHCP leases
+/// here: the inventory adds those with the same function).
+fn host_name(
+    ip: IpAddr,
+    ptr: Option<&str>,
+    ports: &[PortReport],
+    udp: &udp::UdpFindings,
+) -> (Option<String>, Option<NameSource>) {
+    let mut candidates: Vec<(NameSource, &str)> = Vec::new();
+    if let Some(p) = ptr {
+        candidates.push((NameSource::Dns, p));
+    }
+    if let Some(h) = udp.mdns.as_ref().and_then(|m| m.hostname.as_deref()) {
+        candidates.push((NameSource::Mdns, h));
+    }
+    if let Some(nb) = &udp.netbios {
+        candidates.push((NameSource::Netbios, &nb.name));
+    }
+    for p in ports {
+        if let Some(n) = p.snmp.as_ref().and_then(|s| s.sys_name.as_deref()) {
+            candidates.push((NameSource::Service, n));
+        }
+    }
+    if let Some(n) = udp.ssdp.as_ref().and_then(|s| s.friendly_name.as_deref()) {
+        candidates.push((NameSource::Service, n));
+    }
+    for p in ports {
+        if let Some(cn) = p.tls_cert.as_ref().and_then(|c| c.subject_cn.as_deref()) {
+            if cn.contains('.') && cn.parse::<IpAddr>().is_err() {
+                candidates.push((NameSource::Service, cn));
+            }
+        }
+    }
+    match names::best_hostname(candidates, &ip.to_string()) {
+        (_, NameSource::Ip) => (None, None),
+        (name, src) => (Some(name), Some(src)),
+    }
+}
+
 /// What the probes of one host saw, in the form the service matcher reads.
-fn evidence(ports: &[PortReport], mac_vendor: Option<String>) -> Evidence {
+fn evidence(
+    ports: &[PortReport],
+    mac_vendor: Option<String>,
+    mdns: Option<&MdnsInfo>,
+    ssdp: Option<&SsdpInfo>,
+) -> Evidence {
+    let tcp = || ports.iter().filter(|p| p.proto == "tcp");
     Evidence {
-        tcp_open: ports.iter().map(|p| p.port).collect(),
-        banners: ports
+        tcp_open: tcp().map(|p| p.port).collect(),
+        udp_open: ports
             .iter()
-            .filter_map(|p| Some((p.port, p.banner.clone()?)))
+            .filter(|p| p.proto == "udp")
+            .map(|p| p.port)
             .collect(),
-        http: ports
-            .iter()
+        banners: tcp().filter_map(|p| Some((p.port, p.banner.clone()?))).collect(),
+        http: tcp()
             .filter_map(|p| {
                 let h = p.http.as_ref()?;
                 Some(HttpResponse {
@@ -412,8 +643,36 @@ fn evidence(ports: &[PortReport], mac_vendor: Option<String>) -> Evidence {
                 })
             })
             .collect(),
+        tls: tcp()
+            .filter_map(|p| {
+                let c = p.tls_cert.as_ref()?;
+                Some((
+                    p.port,
+                    TlsInfo {
+                        subject: c.subject_cn.clone().unwrap_or_default(),
+                        issuer: c.issuer_cn.clone().unwrap_or_default(),
+                        sans: c.sans.clone(),
+                    },
+                ))
+            })
+            .collect(),
+        mdns: mdns
+            .map(|m| m.services.iter().map(|s| s.service_type.clone()).collect())
+            .unwrap_or_default(),
+        ssdp: ssdp.map(SsdpInfo::evidence).unwrap_or_default(),
         mac_vendor,
-        ..Default::default()
+    }
+}
+
+/// UDP answer timeout: twenty round trips, between 250 ms and the probe timeout; 400 ms
+/// for a host on our link whose RTT is unknown (it answered ARP only), 800 ms elsewhere.
+/// UDP probes run in parallel, so a host that drops them all costs two of these.
+fn udp_timeout(rtt: Option<Duration>, on_link: bool, max: Duration) -> Duration {
+    let floor = Duration::from_millis(250).min(max);
+    match (rtt, on_link) {
+        (Some(r), _) => (r * 20).clamp(floor, max),
+        (None, true) => max.min(Duration::from_millis(400)),
+        (None, false) => max.min(Duration::from_millis(800)),
     }
 }
 
@@ -433,7 +692,7 @@ fn liveness_timeout(slowest_us: &std::sync::atomic::AtomicU64, default: Duration
 fn port_timeout(rtt: Option<Duration>, on_link: bool, default: Duration) -> Duration {
     match (rtt, on_link) {
         (Some(rtt), _) => (rtt * 20).clamp(Duration::from_millis(150), default),
-        (None, true) => Duration::from_millis(300).min(default),
+        (None, true) => Duration::from_millis(150).min(default),
         (None, false) => default,
     }
 }
@@ -445,6 +704,24 @@ fn read_neighbours() -> BTreeMap<IpAddr, Mac> {
         .items
         .into_iter()
         .map(|n| (n.ip, n.mac))
+        .collect()
+}
+
+/// IPv6 neighbours with their MACs (Linux `ip -6 neigh`); empty where unavailable.
+fn read_neighbours6() -> Vec<(std::net::Ipv6Addr, Mac)> {
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["-6", "neigh", "show"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    passive::parse_ip_neigh(&String::from_utf8_lossy(&out.stdout))
+        .items
+        .into_iter()
+        .filter_map(|n| match n.ip {
+            IpAddr::V6(v6) => Some((v6, n.mac)),
+            IpAddr::V4(_) => None,
+        })
         .collect()
 }
 
@@ -534,7 +811,23 @@ mod tests {
             port_timeout(Some(Duration::from_millis(30)), false, d),
             Duration::from_millis(600)
         );
-        assert_eq!(port_timeout(None, true, d), Duration::from_millis(300));
+        assert_eq!(port_timeout(None, true, d), Duration::from_millis(150));
         assert_eq!(port_timeout(None, false, d), d);
+    }
+
+    #[test]
+    fn udp_timeouts_follow_rtt_and_the_link() {
+        let max = Duration::from_millis(1500);
+        assert_eq!(
+            udp_timeout(Some(Duration::from_micros(100)), true, max),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            udp_timeout(Some(Duration::from_millis(40)), false, max),
+            Duration::from_millis(800)
+        );
+        assert_eq!(udp_timeout(Some(Duration::from_millis(200)), false, max), max);
+        assert_eq!(udp_timeout(None, true, max), Duration::from_millis(400));
+        assert_eq!(udp_timeout(None, false, max), Duration::from_millis(800));
     }
 }

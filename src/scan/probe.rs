@@ -4,6 +4,7 @@
 use super::PortReport;
 use crate::discovery::identify::{self, Identified, Probe};
 use crate::discovery::ports::port_name;
+use crate::discovery::x509::{self, CertInfo};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub async fn identify(addr: SocketAddr, timeout: Duration) -> PortReport {
         banner: None,
         http: None,
         tls: false,
+        tls_cert: None,
+        snmp: None,
+        dns: None,
+        ntp: None,
         method: "port",
     };
     let Ok(Ok(mut stream)) = tokio::time::timeout(timeout, TcpStream::connect(addr)).await else {
@@ -51,10 +56,18 @@ pub async fn identify(addr: SocketAddr, timeout: Duration) -> PortReport {
                 _ => return report,
             },
         };
-        if let Some((id, tls)) = ask(stream, addr, probe, timeout).await {
-            report.tls = tls;
-            apply(&mut report, id, if tls { "tls" } else { "probe" });
-            return report;
+        match ask(stream, addr, probe, timeout).await {
+            Ok((id, tls, cert)) => {
+                report.tls = tls;
+                report.tls_cert = cert;
+                apply(&mut report, id, if tls { "tls" } else { "probe" });
+                return report;
+            }
+            // Not a byte and no close for a whole timeout after an HTTP request: a port
+            // that waits for its own protocol (SMB, RDP, JetDirect). A TLS server would
+            // have rejected the request, so the TLS try is skipped.
+            Err(NoAnswer::Silent) => return report,
+            Err(NoAnswer::Other) => {}
         }
     }
     report
@@ -75,25 +88,45 @@ async fn ask(
     addr: SocketAddr,
     probe: Probe,
     timeout: Duration,
-) -> Option<(Identified, bool)> {
+) -> Result<(Identified, bool, Option<CertInfo>), NoAnswer> {
     let host = addr.ip().to_string();
     if probe == Probe::Tls {
         let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
         let connector = tokio_rustls::TlsConnector::from(tls_config());
-        let mut tls = tokio::time::timeout(timeout, connector.connect(name, stream))
-            .await
-            .ok()?
-            .ok()?;
+        let mut tls = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+            Ok(Ok(tls)) => tls,
+            _ => return Err(NoAnswer::Other),
+        };
+        let cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| x509::parse_certificate(leaf));
         let answer = exchange(&mut tls, &probe.payload(&host), timeout).await;
         let id = identify::from_response(Probe::Tls, &answer).unwrap_or_else(|| Identified {
             service: "ssl".into(),
             ..Default::default()
         });
-        return Some((id, true));
+        return Ok((id, true, cert));
     }
     let mut stream = stream;
+    let started = std::time::Instant::now();
     let answer = exchange(&mut stream, &probe.payload(&host), timeout).await;
-    identify::from_response(probe, &answer).map(|id| (id, false))
+    if answer.is_empty() && started.elapsed() >= timeout {
+        return Err(NoAnswer::Silent);
+    }
+    identify::from_response(probe, &answer)
+        .map(|id| (id, false, None))
+        .ok_or(NoAnswer::Other)
+}
+
+/// Why a probe identified nothing.
+enum NoAnswer {
+    /// Quiet for the whole timeout.
+    Silent,
+    /// Closed, refused, or answered something else.
+    Other,
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(

@@ -17,7 +17,7 @@ pub mod runner;
 pub mod summarize;
 
 use crate::capture::SourceStats;
-use crate::config::{CaptureConfig, Config, TrafficSettings};
+use crate::config::{CaptureConfig, Config, GeoConfig, TrafficSettings};
 use crate::model::{Timestamp, TrafficCounters, TrafficSummary};
 use crate::store::Store;
 use crate::traffic::flows::FlowLimits;
@@ -210,7 +210,14 @@ struct HubInner {
     history: VecDeque<RatePoint>,
     /// Closed windows of every source, newest last, at most `windows_kept` per source.
     recent: VecDeque<Arc<TrafficSummary>>,
+    /// Each source's IP → name table from DNS answers (by source index), for labels.
+    names: std::collections::HashMap<usize, Arc<NameMap>>,
+    /// Each source's slowest DNS transactions in the window in progress.
+    slow_dns: std::collections::HashMap<usize, Arc<Vec<crate::top::SlowRow>>>,
 }
+
+/// Addresses with the name DNS answers gave them.
+pub type NameMap = std::collections::HashMap<IpAddr, Arc<str>>;
 
 /// Why there are no sources, when there are none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -226,6 +233,8 @@ pub enum CaptureMode {
 pub struct TrafficHub {
     pub mode: CaptureMode,
     pub settings: TrafficSettings,
+    /// The geo/ASN databases the engines use, for pages that place addresses on a map.
+    pub geo: std::sync::OnceLock<Arc<crate::geo::GeoDb>>,
     inner: Mutex<HubInner>,
     summaries_sent: AtomicU64,
     summaries_dropped: AtomicU64,
@@ -242,6 +251,8 @@ pub struct HubStatus {
     pub sources: Vec<SourceStatus>,
     pub notice: Option<String>,
     pub period_seconds: u64,
+    /// Networks counted as inside for in/out direction.
+    pub host_spec: Vec<String>,
     /// Closed-window summaries handed to the writer, written, and dropped because the
     /// writer was behind.
     pub summaries_sent: u64,
@@ -263,6 +274,7 @@ impl TrafficHub {
         TrafficHub {
             mode,
             settings,
+            geo: std::sync::OnceLock::new(),
             inner: Mutex::new(HubInner::default()),
             summaries_sent: AtomicU64::new(0),
             summaries_dropped: AtomicU64::new(0),
@@ -280,6 +292,33 @@ impl TrafficHub {
     fn lock(&self) -> MutexGuard<'_, HubInner> {
         // A panicking capture thread must not take the web pages down with it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces one source's name table (the capture thread sends it with each snapshot).
+    fn publish_names(&self, idx: usize, names: NameMap) {
+        self.lock().names.insert(idx, Arc::new(names));
+    }
+
+    fn publish_slow_dns(&self, idx: usize, rows: Vec<crate::top::SlowRow>) {
+        self.lock().slow_dns.insert(idx, Arc::new(rows));
+    }
+
+    /// The slowest DNS transactions of every source's window in progress, slowest first.
+    pub fn slow_dns(&self) -> Vec<crate::top::SlowRow> {
+        let mut all: Vec<crate::top::SlowRow> = self
+            .lock()
+            .slow_dns
+            .values()
+            .flat_map(|v| v.iter().cloned())
+            .collect();
+        all.sort_by(|a, b| b.latency_us.cmp(&a.latency_us));
+        all.truncate(crate::traffic::dns_xact::XactStats::SLOWEST);
+        all
+    }
+
+    /// Every source's name table (usually one).
+    pub fn name_tables(&self) -> Vec<Arc<NameMap>> {
+        self.lock().names.values().cloned().collect()
     }
 
     fn set_notice(&self, msg: String) {
@@ -364,6 +403,7 @@ impl TrafficHub {
             sources,
             notice: self.notice.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             period_seconds: self.settings.period.as_secs(),
+            host_spec: self.settings.host_spec.iter().map(|n| n.to_string()).collect(),
             summaries_sent: self.summaries_sent.load(Ordering::Relaxed),
             summaries_written: self.summaries_written.load(Ordering::Relaxed),
             summaries_dropped: self.summaries_dropped.load(Ordering::Relaxed),
@@ -469,6 +509,8 @@ pub fn engine_config(t: &TrafficSettings) -> TrafficConfig {
         dns_ports: t.dns_ports.clone(),
         period: Some(t.period),
         keep_closed: t.windows_kept,
+        host_spec: t.host_spec.clone(),
+        deep_sample_above_pps: t.deep_sample_above_pps,
         flows: FlowLimits {
             max_flows: t.max_flows,
             idle: t.flow_idle_timeout,
@@ -495,7 +537,23 @@ impl Sensor {
             (true, Some(_)) => CaptureMode::Replay,
             (true, None) => CaptureMode::Live,
         };
-        let hub = Arc::new(TrafficHub::new(mode.clone(), cfg.traffic.clone()));
+        let interfaces = match mode {
+            CaptureMode::Live => crate::capture::interfaces::list_interfaces().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut settings = cfg.traffic.clone();
+        if settings.host_spec.is_empty() {
+            // Default: the subnets of this machine's interfaces (replays: unknown direction).
+            settings.host_spec = crate::capture::interfaces::local_subnets(&interfaces);
+        }
+        let hub = Arc::new(TrafficHub::new(mode.clone(), settings.clone()));
+        let mut engine_cfg = engine_config(&settings);
+        if mode != CaptureMode::Disabled {
+            engine_cfg.geo = open_geo(&cfg.geo, &hub);
+            if let Some(g) = &engine_cfg.geo {
+                let _ = hub.geo.set(g.clone());
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<TrafficSummary>(SUMMARY_QUEUE);
         let writer = {
@@ -506,14 +564,14 @@ impl Sensor {
                 .ok()
         };
         let mut captures = Vec::new();
-        for spec in sources(capture, &hub) {
+        for spec in sources(capture, &interfaces, &hub) {
             let (qtx, qrx) = sync_channel::<FlowQuery>(8);
             let idx = hub.add_source(&spec.name, spec.kind, qtx);
             let ctx = runner::Context {
                 hub: hub.clone(),
                 idx,
                 name: spec.name.clone(),
-                engine: engine_config(&cfg.traffic),
+                engine: engine_cfg.clone(),
                 store_tx: tx.clone(),
                 stop: stop.clone(),
                 queries: qrx,
@@ -569,7 +627,11 @@ pub struct SourceSpec {
     pub open: runner::Opener,
 }
 
-fn sources(capture: &CaptureConfig, hub: &TrafficHub) -> Vec<SourceSpec> {
+fn sources(
+    capture: &CaptureConfig,
+    interfaces: &[crate::capture::interfaces::Interface],
+    hub: &TrafficHub,
+) -> Vec<SourceSpec> {
     if !capture.enabled {
         return Vec::new();
     }
@@ -591,5 +653,27 @@ fn sources(capture: &CaptureConfig, hub: &TrafficHub) -> Vec<SourceSpec> {
             }),
         }];
     }
-    runner::live_sources(capture, hub)
+    runner::live_sources(capture, interfaces, hub)
+}
+
+/// The geo/ASN databases, when configured; a broken file is reported, not fatal.
+fn open_geo(g: &GeoConfig, hub: &TrafficHub) -> Option<Arc<crate::geo::GeoDb>> {
+    if g.city_db.is_none() && g.asn_db.is_none() {
+        return None;
+    }
+    let home = crate::geo::HomeLocation {
+        country_iso: g.home_country.clone(),
+        country_name: None,
+        city: g.home_city.clone(),
+        latitude: g.home_location.map(|l| l.0),
+        longitude: g.home_location.map(|l| l.1),
+    };
+    match crate::geo::GeoDb::open(g.city_db.as_deref(), g.asn_db.as_deref(), home) {
+        Ok(db) => Some(Arc::new(db)),
+        Err(e) => {
+            tracing::warn!(error = %e, "geo databases not usable");
+            hub.set_notice(format!("Geo databases not used: {e}"));
+            None
+        }
+    }
 }

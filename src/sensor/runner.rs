@@ -6,7 +6,10 @@
 
 use super::summarize::summarize;
 use super::{FlowFilter, FlowQuery, FlowRow, SourceKind, SourceSpec, SourceState, TrafficHub};
-use crate::capture::{CaptureError, CaptureSource, PacketTime, SourceStats};
+use crate::capture::interfaces::Interface;
+use crate::capture::{
+    CaptureError, CaptureSource, LiveError, LiveOptions, LiveSource, PacketTime, SourceStats,
+};
 use crate::config::CaptureConfig;
 use crate::model::TrafficSummary;
 use crate::traffic::flows::FlowTable;
@@ -179,6 +182,9 @@ pub fn run(ctx: Context, open: Opener) {
         flow_rows(engine.flows(), &ctx.name)
     };
     let evicted = engine.flows().evicted;
+    ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
+    ctx.hub
+        .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let current = windows.current;
     let last = engine.finish();
     if let (Some(idx), true) = (current, last.packets > 0) {
@@ -235,6 +241,9 @@ fn publish(
         ctx.hub.publish_live(ctx.idx, Arc::new(s));
     }
     ctx.hub.record_rate(wall().as_secs(), pps, bps);
+    ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
+    ctx.hub
+        .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let flows = engine.flows();
     ctx.hub.update_source(ctx.idx, |s| {
         s.packets = packets;
@@ -243,6 +252,7 @@ fn publish(
         s.bytes_per_second = bps;
         s.flows_active = flows.active() as u64;
         s.flows_evicted = flows.evicted;
+        s.sample_rate = engine.deep_keep_fraction();
         s.set_stats(stats);
     });
 }
@@ -316,12 +326,45 @@ fn flow_rows(flows: &FlowTable, source: &str) -> Vec<FlowRow> {
         .collect()
 }
 
-/// The live interfaces to capture on, each with its opener.
-pub fn live_sources(capture: &CaptureConfig, hub: &TrafficHub) -> Vec<SourceSpec> {
-    let _ = (capture, hub);
-    hub.set_notice("live capture is not part of this build yet".into());
-    let _ = SourceKind::Live;
-    Vec::new()
+/// The live interfaces to capture on (configured, or every interface that is up except
+/// loopback), each with its opener.
+pub fn live_sources(capture: &CaptureConfig, interfaces: &[Interface], hub: &TrafficHub) -> Vec<SourceSpec> {
+    let names = if capture.interfaces.is_empty() {
+        crate::capture::interfaces::default_capture_interfaces(interfaces)
+    } else {
+        capture.interfaces.clone()
+    };
+    if names.is_empty() {
+        hub.set_notice(
+            "No interface to capture on: none is up besides loopback. Name one in capture.interfaces.".into(),
+        );
+    }
+    let opts = LiveOptions {
+        snaplen: capture.snaplen,
+        promiscuous: capture.promiscuous,
+        buffer_size: u32::try_from(capture.buffer_size).unwrap_or(u32::MAX),
+        immediate_mode: capture.immediate_mode,
+        bpf_filter: capture.bpf_filter.clone(),
+        poll_interval: capture.poll_interval,
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let (iface, opts) = (name.clone(), opts.clone());
+            SourceSpec {
+                name,
+                kind: SourceKind::Live,
+                open: Box::new(move || match LiveSource::open(&iface, &opts) {
+                    Ok(s) => Ok(Box::new(s) as Box<dyn CaptureSource + Send>),
+                    Err(LiveError::PermissionDenied { iface, detail }) => Err(OpenError::NotPermitted {
+                        message: format!("cannot capture on {iface}: permission denied ({detail})."),
+                        hint: crate::capture::live::permission_hint(),
+                    }),
+                    Err(e) => Err(OpenError::Failed(e.to_string())),
+                }),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Pure: window in, record out.
 
 use crate::model::{hll_to_stored, Percentiles, TopEntry, TopLists, TrafficCounters, TrafficSummary};
+use crate::traffic::direction::Direction;
 use crate::traffic::sketch::{Quantiles, TopN};
 use crate::traffic::Window;
 use std::hash::Hash;
@@ -48,10 +49,14 @@ pub fn summarize(w: &Window, source: &str, start_ms: u64, end_ms: u64, dropped: 
         tcp_rst: w.tcp_rst,
         fragments: w.fragments,
         vlan_tagged: w.vlan_tagged,
-        packets_in: 0,
-        packets_out: 0,
-        bytes_in: 0,
-        bytes_out: 0,
+        packets_in: w.direction.packets(Direction::In),
+        packets_out: w.direction.packets(Direction::Out),
+        bytes_in: w.direction.bytes(Direction::In),
+        bytes_out: w.direction.bytes(Direction::Out),
+        packets_internal: w.direction.packets(Direction::Internal),
+        packets_external: w.direction.packets(Direction::External),
+        bytes_internal: w.direction.bytes(Direction::Internal),
+        bytes_external: w.direction.bytes(Direction::External),
         dns_messages: d.messages,
         dns_queries: d.queries,
         dns_responses: d.responses,
@@ -73,8 +78,9 @@ pub fn summarize(w: &Window, source: &str, start_ms: u64, end_ms: u64, dropped: 
         dst_ports_by_packets: top(&w.top_dport_packets, keep),
         dst_ports_by_bytes: top(&w.top_dport_bytes, keep),
         qnames: top(&d.top_qnames, keep),
-        countries: Vec::new(),
-        asns: Vec::new(),
+        countries: top(&w.geo.country_bytes, keep),
+        cities: top(&w.geo.city_bytes, keep),
+        asns: top(&w.geo.asn_bytes, keep),
     };
     TrafficSummary {
         start_ms,

@@ -65,6 +65,16 @@ impl TestServer {
         let clock = Arc::new(AtomicU64::new(T0));
         let c = clock.clone();
         let shutdown = CancellationToken::new();
+        let discovery = gatewatch::discovery_service::Discovery::open(
+            accounts.store().clone(),
+            cfg.discovery.clone(),
+            shutdown.clone(),
+            {
+                let c = clock.clone();
+                Arc::new(move || Timestamp(c.load(Ordering::SeqCst)))
+            },
+        )
+        .unwrap();
         let state = Arc::new(AppState {
             accounts,
             config: Arc::new(cfg),
@@ -79,6 +89,7 @@ impl TestServer {
             metrics: Default::default(),
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
+            discovery,
             traffic: sensor.hub.clone(),
             logs: Default::default(),
         });

@@ -29,6 +29,9 @@ const RANGES: [(&str, &str, u64); 4] = [
     ("week", "Last week", 7 * 86_400_000),
 ];
 
+/// Flows listed on the page unless `limit` asks for more.
+const PAGE_FLOWS: usize = 25;
+
 #[derive(Deserialize, Default)]
 pub struct TrafficQuery {
     pub range: Option<String>,
@@ -282,6 +285,14 @@ fn breakdown(s: &TrafficSummary) -> Markup {
 fn flows_card(flows: &[FlowRow], q: &FlowParams, range: &str, error: Option<&str>) -> Markup {
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     let sort = v(&q.sort);
+    let more = format!(
+        "/traffic?range={range}&ip={}&port={}&proto={}&min_bytes={}&sort={}&limit=500#flows",
+        url_encode(&v(&q.ip)),
+        url_encode(&v(&q.port)),
+        url_encode(&v(&q.proto)),
+        url_encode(&v(&q.min_bytes)),
+        url_encode(&sort)
+    );
     html! {
         section.card #flows {
             h2 { "Active flows" }
@@ -326,6 +337,9 @@ fn flows_card(flows: &[FlowRow], q: &FlowParams, range: &str, error: Option<&str
                         }
                     }
                 }
+            }
+            @if flows.len() == PAGE_FLOWS && q.limit.is_none() {
+                p.small { "The " (PAGE_FLOWS) " heaviest flows. " a href=(more) { "Show up to 500" } }
             }
         }
     }
@@ -375,6 +389,11 @@ pub async fn page(
         (m, stored_points(&stored), false)
     };
     let (flow_filter, flow_error) = match q.flows.filter() {
+        // The page shows the 25 heaviest unless asked for more.
+        Ok(mut f) if q.flows.limit.as_deref().is_none_or(|l| l.trim().is_empty()) => {
+            f.limit = PAGE_FLOWS;
+            (Some(f), None)
+        }
         Ok(f) => (Some(f), None),
         Err(e) => (None, Some(e)),
     };
