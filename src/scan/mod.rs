@@ -744,7 +744,8 @@ fn getnameinfo(ip: IpAddr) -> Option<String> {
             sock.as_ptr().cast(),
             sock.len(),
             host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
+            // socklen_t on Linux, size_t on FreeBSD.
+            host.len() as _,
             std::ptr::null_mut(),
             0,
             libc::NI_NAMEREQD,

@@ -239,7 +239,8 @@ fn locked_by_another_process(lock_file: &Path) -> Result<bool, StoreError> {
             io::Error::last_os_error(),
         ));
     }
-    Ok(i32::from(probe.l_type) != libc::F_UNLCK)
+    // F_UNLCK is a c_int on Linux and a c_short on FreeBSD.
+    Ok(i32::from(probe.l_type) != i32::from(libc::F_UNLCK))
 }
 
 #[cfg(not(unix))]
