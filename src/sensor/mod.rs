@@ -623,7 +623,11 @@ pub struct SourceSpec {
     pub open: runner::Opener,
 }
 
-fn sources(capture: &CaptureConfig, interfaces: &[crate::capture::interfaces::Interface], hub: &TrafficHub) -> Vec<SourceSpec> {
+fn sources(
+    capture: &CaptureConfig,
+    interfaces: &[crate::capture::interfaces::Interface],
+    hub: &TrafficHub,
+) -> Vec<SourceSpec> {
     if !capture.enabled {
         return Vec::new();
     }
