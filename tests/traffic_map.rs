@@ -104,7 +104,6 @@ async fn start() -> TestServer {
     TestServer::start(Options {
         tls: true,
         config_toml: config_toml(),
-        ..Options::default()
     })
     .await
 }

@@ -572,6 +572,37 @@ pub async fn events(State(state): State<Arc<AppState>>) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
+/// Dashboard extras for the traffic card: a text sparkline of the last minute's packet rate
+/// (block characters, so the card's SSE updates it without a chart library), the top
+/// country and the drops.
+pub fn dashboard_fields(hub: &TrafficHub) -> Vec<(&'static str, String)> {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let history = hub.rate_history();
+    let last: Vec<f64> = history.iter().rev().take(60).rev().map(|r| r.pps).collect();
+    let max = last.iter().cloned().fold(0.0_f64, f64::max);
+    let spark: String = if max <= 0.0 {
+        "–".into()
+    } else {
+        last.iter().map(|v| BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize]).collect()
+    };
+    let view = hub.live_merged().or_else(|| hub.recent_windows().last().map(|w| (**w).clone()));
+    let country = view
+        .as_ref()
+        .and_then(|v| v.top.countries.first().map(|e| format!("{} ({})", e.key, human_bytes(e.value))))
+        .unwrap_or_else(|| "–".into());
+    let drops = hub.totals().4;
+    vec![("traffic_spark", spark), ("top_country", country), ("traffic_drops", drops.to_string())]
+}
+
+/// The sparkline line of the dashboard's traffic card, with links to the map and flows.
+pub fn dashboard_spark(fields: &[(&'static str, String)]) -> Markup {
+    let spark = fields.iter().find(|(k, _)| *k == "traffic_spark").map(|(_, v)| v.as_str()).unwrap_or("");
+    html! {
+        p.spark title="packets per second, last minute" { span data-field="traffic_spark" { (spark) } }
+        p.small { a href="/traffic/map" { "World map" } " · " a href="/traffic/flows" { "Flows" } }
+    }
+}
+
 fn filter_form(action: &str, f: &MapFilter, with_sort: bool) -> Markup {
     let v = |x: &Option<String>| x.clone().unwrap_or_default();
     html! {

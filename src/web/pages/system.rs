@@ -68,6 +68,7 @@ fn dashboard_fields(state: &AppState, traffic: bool) -> sse::Snapshot {
     if traffic {
         fields.push(("traffic_rate", traffic_rate(state)));
         fields.push(("top_talker", top_talker(state)));
+        fields.extend(super::super::flowmap::dashboard_fields(&state.traffic));
     }
     fields
 }
@@ -153,7 +154,10 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                     dl.facts {
                         (fact("Rate now", "traffic_rate", &fields))
                         (fact("Top talker (recent)", "top_talker", &fields))
+                        (fact("Top country (recent)", "top_country", &fields))
+                        (fact("Dropped packets", "traffic_drops", &fields))
                     }
+                    (super::super::flowmap::dashboard_spark(&fields))
                 }
             }
             section.card {
