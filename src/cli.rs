@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod capture;
+mod top;
 
 /// Exit codes, decided here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,7 @@ pub enum Command {
     ParseLog(ParseLogCmd),
     Pcap(PcapCmd),
     Capture(capture::CaptureCmd),
+    Top(top::TopCmd),
     Scan(ScanCmd),
     Import(ImportCmd),
 }
@@ -550,6 +552,7 @@ fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Pcap(c) => run_pcap(c),
         Command::Capture(c) => capture::run(c),
+        Command::Top(c) => top::run(c),
         Command::Scan(c) => run_scan(c),
         Command::Import(ImportCmd {
             what: ImportWhat::Nmap(c),

@@ -1625,6 +1625,53 @@ mod tests {
     }
 
     #[test]
+    fn syslog_section_validates_with_key_and_line() {
+        let cfg = load_text("", &[], &Overrides::default()).unwrap();
+        assert_eq!(cfg.syslog.udp_listen, Some("0.0.0.0:5514".parse().unwrap()));
+        assert_eq!(cfg.syslog.tls_listen, Some("0.0.0.0:6514".parse().unwrap()));
+        assert!(cfg
+            .syslog
+            .allowed_senders
+            .iter()
+            .any(|n| n.contains(&"192.168.1.10".parse::<std::net::IpAddr>().unwrap())));
+        assert!(!cfg
+            .syslog
+            .allowed_senders
+            .iter()
+            .any(|n| n.contains(&"8.8.8.8".parse::<std::net::IpAddr>().unwrap())));
+        let off = load_text(
+            "[syslog]\nudp_listen = \"\"\n",
+            &[("GATEWATCH_SYSLOG_TLS_LISTEN", "")],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!((off.syslog.udp_listen, off.syslog.tls_listen), (None, None));
+        assert!(off.syslog.tcp_listen.is_some());
+        for (text, key) in [
+            ("[syslog]\n\nudp_listen = \"5514\"\n", "syslog.udp_listen"),
+            (
+                "[syslog]\n\nallowed_senders = [\"lan\"]\n",
+                "syslog.allowed_senders",
+            ),
+            ("[syslog]\n\nmax_message_size = 10\n", "syslog.max_message_size"),
+            ("[syslog]\n\nretention_days = 0\n", "syslog.retention_days"),
+            (
+                "[syslog]\n\ntls_cert_file = \"/nonexistent.pem\"\n",
+                "syslog.tls_key_file",
+            ),
+        ] {
+            let err = load_text(text, &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(
+                err.contains("line 3") || key == "syslog.tls_key_file",
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_value_names_key_and_line() {
         let err = load_text(
             "\n[auth]\nsession_idle_timeout = \"30 parsecs\"\n",

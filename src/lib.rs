@@ -13,6 +13,7 @@
 //!   private addresses.
 //! - [`sensor`]: runs the traffic engine on capture threads, shares live state with the web,
 //!   stores per-minute summaries rolled up per hour.
+//! - [`top`]: `gatewatch top`, the terminal view of live traffic (API, interface or file).
 //! - [`logs`]: sans-IO syslog framing (RFC 6587) and parsing (RFC 5424/3164 via syslog_loose),
 //!   firewall/DHCP/sshd message parsers; the receivers and `parse-log` share it.
 //! - [`syslog`]: the UDP/TCP/TLS receivers, sender allowlist and rate limit, and the batch
@@ -43,5 +44,6 @@ pub mod scan;
 pub mod sensor;
 pub mod store;
 pub mod syslog;
+pub mod top;
 pub mod traffic;
 pub mod web;

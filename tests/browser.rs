@@ -505,6 +505,8 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     );
     c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
 
+    logs_walkthrough(c, server).await?;
+
     for path in PAGES {
         visit(c, base, path).await?;
     }
@@ -701,5 +703,138 @@ async fn traffic_page(c: &Client, base: &str) -> Result<()> {
         .await?;
     ensure!(tab == "Last hour", "range tab: {tab}");
     screenshot(c, "traffic-hour").await?;
+    Ok(())
+}
+
+/// The Logs page with the real receivers: stored firewall lines give the search, facets and
+/// chart something to show; a line sent over UDP must appear in the live tail.
+async fn logs_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let base = server.url.as_str();
+    let rx = SyslogReceivers::start(
+        server,
+        gatewatch::config::SyslogConfig {
+            rate_limit_per_sender: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Real firewall lines from the shared test data, over TCP.
+    let cases = std::fs::read_to_string("../shared/testdata/syslog/cases.jsonl")?;
+    let mut stream = Vec::new();
+    let mut n = 0u64;
+    for line in cases.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        if row["firewall"].is_null() {
+            continue;
+        }
+        if let Some(raw) = row["raw"].as_str() {
+            stream.extend_from_slice(format!("{} {raw}", raw.len()).as_bytes());
+            n += 1;
+        }
+    }
+    let mut tcp = tokio::net::TcpStream::connect(rx.tcp).await?;
+    tcp.write_all(&stream).await?;
+    tcp.shutdown().await?;
+    wait_flushed(server, n, 30).await;
+
+    visit(c, base, "/logs?action=block").await?;
+    ensure!(h1(c).await? == "Logs");
+    let facets = body_text(c).await?;
+    ensure!(
+        facets.contains("10.170.12.50"),
+        "top blocked sources miss 10.170.12.50"
+    );
+    let chart = c
+        .execute(
+            "return document.querySelector('.logchart canvas') !== null",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        chart == true,
+        "the pass/block chart did not render (uPlot, logs.js or CSP)"
+    );
+    full_page_screenshot(c, "logs-search").await?;
+
+    visit(c, base, "/logs").await?;
+    // The tail is connected when its status says Live.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = c
+            .execute(
+                "return document.querySelector('[data-tail-status]').textContent",
+                vec![],
+            )
+            .await?;
+        if status.as_str().is_some_and(|s| s.starts_with("Live")) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the live tail did not connect: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    type_into(c, "[data-tail-highlight]", "10.170.12.50").await?;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let marker = "browser-tail-marker-4242";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        udp.send_to(
+            format!("<13>1 2026-11-23T10:00:00Z router app - - - {marker}").as_bytes(),
+            rx.udp,
+        )?;
+        for raw in cases.lines().take(6) {
+            let row: serde_json::Value = serde_json::from_str(raw)?;
+            if let Some(r) = row["raw"].as_str() {
+                udp.send_to(r.as_bytes(), rx.udp)?;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let tail = c
+            .execute(
+                "return document.querySelector('[data-tail-rows]').textContent",
+                vec![],
+            )
+            .await?;
+        if tail.as_str().is_some_and(|t| t.contains(marker)) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "a line sent over UDP never reached the live tail"
+        );
+    }
+    let highlighted = c
+        .execute(
+            "return document.querySelectorAll('[data-tail-rows] tr.hl').length",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        highlighted.as_u64().unwrap_or(0) > 0,
+        "highlight marked no tail row"
+    );
+    screenshot(c, "logs-tail").await?;
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    c.refresh().await?;
+    wait_for_path(c, "/logs").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for raw in cases.lines().take(4) {
+        let row: serde_json::Value = serde_json::from_str(raw)?;
+        if let Some(r) = row["raw"].as_str() {
+            udp.send_to(r.as_bytes(), rx.udp)?;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    full_page_screenshot(c, "logs-mobile").await?;
+    ensure!(
+        !scrolls_sideways(c).await?,
+        "the Logs page scrolls sideways at {}px",
+        MOBILE.0
+    );
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    rx.stop().await;
     Ok(())
 }

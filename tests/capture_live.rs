@@ -9,6 +9,7 @@
 //! The live tests need root (libpcap on `lo`, `setpriv`): they run when CI=true (and fail
 //! if they cannot) and skip with a message elsewhere.
 
+mod common;
 use gatewatch::capture::live::threads::run_session;
 use gatewatch::capture::{summarize_files_filtered, BpfFilter, CaptureSource, LiveOptions, LiveSource};
 use gatewatch::traffic::{Engine, TrafficConfig};
@@ -135,7 +136,7 @@ fn pcap_command_reports_the_filter() {
         .as_u64()
         .unwrap();
     let want_all = expected["packets"].as_u64().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let out = Command::new(common::gatewatch_bin())
         .args(["pcap", "--json", "-b", "udp"])
         .arg(&fixture)
         .output()
@@ -147,7 +148,7 @@ fn pcap_command_reports_the_filter() {
     assert_eq!(v["filter"]["matched"].as_u64(), Some(want_udp));
     assert_eq!(v["filter"]["rejected"].as_u64(), Some(want_all - want_udp));
 
-    let bad = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let bad = Command::new(common::gatewatch_bin())
         .args(["pcap", "-b", "udp port banana"])
         .arg(&fixture)
         .output()
@@ -250,7 +251,7 @@ fn session_with_no_traffic_stops_within_a_second() {
 
 /// Starts `gatewatch capture ARGS` and waits for its "capturing on" line.
 fn start_capture(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let mut child = Command::new(common::gatewatch_bin())
         .arg("capture")
         .args(args)
         .stdout(Stdio::piped())
@@ -353,7 +354,7 @@ fn without_capture_rights_the_error_says_what_to_do() {
             "--inh-caps=-all",
             "--",
         ])
-        .arg(env!("CARGO_BIN_EXE_gatewatch"))
+        .arg(common::gatewatch_bin())
         .args(["capture", "lo", "--seconds", "1"])
         .output()
         .expect("setpriv (util-linux) runs");
@@ -366,14 +367,14 @@ fn without_capture_rights_the_error_says_what_to_do() {
     );
     assert!(err.contains("setcap cap_net_raw,cap_net_admin=eip"), "{err}");
     assert!(
-        err.contains(env!("CARGO_BIN_EXE_gatewatch")),
+        err.contains(&*common::gatewatch_bin().to_string_lossy()),
         "the hint names the binary: {err}"
     );
 }
 
 #[test]
 fn unknown_interfaces_list_the_available_ones() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let out = Command::new(common::gatewatch_bin())
         .args(["capture", "gwlive-nosuch0", "--seconds", "1"])
         .output()
         .unwrap();

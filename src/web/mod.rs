@@ -11,6 +11,7 @@
 //! - [`api`]: `/api/v1` JSON routes, one error shape, OpenAPI document and docs page.
 //! - [`sse`]: the one helper every live page uses for Server-Sent Events.
 //! - [`assets`]: static files embedded and pre-compressed at build time.
+//! - [`flowmap`]: the traffic world map, the flows view and their enriched-flows feed.
 //! - [`metrics`]: process facts and the Prometheus text endpoint.
 //! - [`multipart`]: one named part of a multipart/form-data body (uploads, their CSRF field).
 //! - [`inventory_api`]: `/api/v1` hosts, subnets, scans and imports.
@@ -18,6 +19,7 @@
 pub mod access;
 pub mod api;
 pub mod assets;
+pub mod flowmap;
 pub mod guard;
 pub mod inventory_api;
 pub mod logs;
@@ -120,6 +122,13 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .get("/events/scans/{id}", scans::scan_events)
         .get("/traffic", pages::traffic::page)
         .get("/events/traffic", pages::traffic::events)
+        .get("/traffic/map", flowmap::map_page)
+        .get("/traffic/flows", flowmap::flows_page)
+        .get("/traffic/flows.csv", flowmap::export_csv)
+        .get("/traffic/flows.json", flowmap::export_json)
+        .get("/events/traffic/map", flowmap::events)
+        .get("/api/v1/traffic/map", flowmap::api_map)
+        .get("/api/v1/traffic/top", flowmap::api_top)
         .get("/logs", logs::logs_page)
         .get("/logs/export.csv", logs::export_csv)
         .get("/logs/export.json", logs::export_json)

@@ -207,6 +207,7 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                         tr { td { a href="/hosts" { "Passive discovery" } } td {
                             @if state.discovery.config.passive { span.badge.ok { "running" } } @else { span.badge { "off" } }
                         } }
+                        tr { td { a href="/logs" { "Syslog receiver" } } td { (syslog_badge(&state)) } }
                         @for name in SUBSYSTEMS {
                             tr { td { (name) } td { span.badge { "not enabled" } } }
                         }
@@ -218,8 +219,21 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
     page(layout("Dashboard", Nav::Dashboard, &who, None, content))
 }
 
+/// "listening" when at least one syslog listener is bound, "off" when none is configured,
+/// "failed" when every configured one failed to bind.
+fn syslog_badge(state: &AppState) -> Markup {
+    let listeners = state.logs.listeners.lock().map(|l| l.clone()).unwrap_or_default();
+    if listeners.is_empty() {
+        html! { span.badge { "off" } }
+    } else if listeners.iter().any(|l| l.result.is_ok()) {
+        html! { span.badge.ok { "listening" } }
+    } else {
+        html! { span.badge.bad { "failed" } }
+    }
+}
+
 /// The engines that are not part of this build yet.
-const SUBSYSTEMS: [&str; 2] = ["Syslog receiver", "Monitors and alerts"];
+const SUBSYSTEMS: [&str; 1] = ["Monitors and alerts"];
 
 pub async fn dashboard_events(
     State(state): State<Arc<AppState>>,
