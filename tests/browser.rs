@@ -563,7 +563,11 @@ async fn traffic_page(c: &Client, base: &str) -> Result<()> {
         .unwrap_or_default()
         .to_string();
     ensure!(!ip.is_empty(), "no top talkers");
-    let names = c.find(Locator::Css("tbody[data-table=qnames]")).await?.text().await?;
+    let names = c
+        .find(Locator::Css("tbody[data-table=qnames]"))
+        .await?
+        .text()
+        .await?;
     ensure!(names.contains('.'), "no DNS names in the table: {names:?}");
     let sources = c.find(Locator::Css("#sources")).await?.text().await?;
     ensure!(sources.contains("capturing"), "interface table: {sources:?}");
@@ -584,12 +588,20 @@ async fn traffic_page(c: &Client, base: &str) -> Result<()> {
     c.set_window_size(MOBILE.0, MOBILE.1).await?;
     visit(c, base, "/traffic").await?;
     wait_for_chart(c).await?;
-    ensure!(!scrolls_sideways(c).await?, "the traffic page scrolls sideways at {}px", MOBILE.0);
+    ensure!(
+        !scrolls_sideways(c).await?,
+        "the traffic page scrolls sideways at {}px",
+        MOBILE.0
+    );
     full_page_screenshot(c, "traffic-mobile").await?;
     c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
     c.goto(&format!("{base}/traffic?range=hour")).await?;
     wait_for_path(c, "/traffic").await?;
-    let tab = c.find(Locator::Css("nav.tabs a[aria-current=page]")).await?.text().await?;
+    let tab = c
+        .find(Locator::Css("nav.tabs a[aria-current=page]"))
+        .await?
+        .text()
+        .await?;
     ensure!(tab == "Last hour", "range tab: {tab}");
     screenshot(c, "traffic-hour").await?;
     Ok(())

@@ -26,8 +26,12 @@ fn unlimited() -> SyslogConfig {
 
 /// A random RFC 5424 message whose text carries `seq-<n>`.
 fn message(n: u64, rng: &mut impl Rng) -> String {
-    let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
-    let body: Vec<&str> = (0..rng.gen_range(1..12)).map(|_| words[rng.gen_range(0..words.len())]).collect();
+    let words = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    ];
+    let body: Vec<&str> = (0..rng.gen_range(1..12))
+        .map(|_| words[rng.gen_range(0..words.len())])
+        .collect();
     format!(
         "<{}>1 2026-11-23T{:02}:{:02}:{:02}.{:03}Z host{} app{} {} ID{} [ex@32473 seq=\"{n}\" r=\"{}\"] seq-{n:07} {}",
         rng.gen_range(0..192),
@@ -50,7 +54,14 @@ fn seq_of(message: &str) -> Option<u64> {
 }
 
 async fn metric(c: &reqwest::Client, server: &TestServer, name: &str) -> f64 {
-    let text = c.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+    let text = c
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| panic!("{name} not in /metrics"))
@@ -88,7 +99,9 @@ async fn every_tcp_message_is_stored_and_udp_losses_are_counted() {
 
     // UDP: as fast as one socket sends.
     let udp_addr = rx.udp;
-    let datagrams: Vec<String> = (TCP_MESSAGES..TCP_MESSAGES + UDP_MESSAGES).map(|n| message(n, &mut rng)).collect();
+    let datagrams: Vec<String> = (TCP_MESSAGES..TCP_MESSAGES + UDP_MESSAGES)
+        .map(|n| message(n, &mut rng))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for d in &datagrams {
@@ -103,7 +116,10 @@ async fn every_tcp_message_is_stored_and_udp_losses_are_counted() {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let now = (c.received.load(Ordering::SeqCst), c.flushed.load(Ordering::SeqCst));
+        let now = (
+            c.received.load(Ordering::SeqCst),
+            c.flushed.load(Ordering::SeqCst),
+        );
         if now == last && now.1 == c.parsed.load(Ordering::SeqCst) {
             break;
         }
@@ -124,17 +140,31 @@ async fn every_tcp_message_is_stored_and_udp_losses_are_counted() {
         .unwrap();
     let mut tcp = seen.remove(&Transport::Tcp).unwrap_or_default();
     tcp.sort_unstable();
-    assert_eq!(tcp, (0..TCP_MESSAGES).collect::<Vec<_>>(), "every TCP message stored exactly once");
+    assert_eq!(
+        tcp,
+        (0..TCP_MESSAGES).collect::<Vec<_>>(),
+        "every TCP message stored exactly once"
+    );
     let mut udp = seen.remove(&Transport::Udp).unwrap_or_default();
     udp.sort_unstable();
     udp.dedup();
     let losses = c.udp_overflows.load(Ordering::SeqCst);
-    assert_eq!(udp.len() as u64 + losses, UDP_MESSAGES, "stored {} + counted losses {losses}", udp.len());
-    assert!(udp.iter().all(|n| (TCP_MESSAGES..TCP_MESSAGES + UDP_MESSAGES).contains(n)));
+    assert_eq!(
+        udp.len() as u64 + losses,
+        UDP_MESSAGES,
+        "stored {} + counted losses {losses}",
+        udp.len()
+    );
+    assert!(udp
+        .iter()
+        .all(|n| (TCP_MESSAGES..TCP_MESSAGES + UDP_MESSAGES).contains(n)));
     assert_eq!(c.rejected.load(Ordering::SeqCst), 0);
 
     // Losses and stored lines are visible in /metrics.
-    assert_eq!(metric(&admin, &server, "gatewatch_syslog_udp_overflows_total").await as u64, losses);
+    assert_eq!(
+        metric(&admin, &server, "gatewatch_syslog_udp_overflows_total").await as u64,
+        losses
+    );
     assert_eq!(
         metric(&admin, &server, "gatewatch_syslog_flushed_total").await as u64,
         TCP_MESSAGES + udp.len() as u64
@@ -148,11 +178,12 @@ async fn every_tcp_message_is_stored_and_udp_losses_are_counted() {
         };
         let q = LogQuery::parse(&raw, Timestamp::now()).unwrap();
         let mut n = 0u64;
-        store.scan_logs(&q, None, u64::MAX, |_, _| {
-            n += 1;
-            true
-        })
-        .unwrap();
+        store
+            .scan_logs(&q, None, u64::MAX, |_, _| {
+                n += 1;
+                true
+            })
+            .unwrap();
         n
     };
     let stored_on_host3 = tcp.iter().chain(&udp).filter(|n| *n % HOSTS == 3).count() as u64;
@@ -204,7 +235,9 @@ async fn tls_receiver_takes_octet_counted_frames() {
     wait_flushed(&server, 500, 60).await;
     rx.stop().await;
     let store = server.state.accounts.store();
-    let page = store.search_logs(&LogQuery::default(), None, 1000, u64::MAX).unwrap();
+    let page = store
+        .search_logs(&LogQuery::default(), None, 1000, u64::MAX)
+        .unwrap();
     assert_eq!(page.entries.len(), 500);
     assert!(page.entries.iter().all(|(_, l)| l.transport == Transport::Tls));
     server.stop().await;
@@ -225,7 +258,11 @@ async fn hostile_input_never_takes_the_receiver_down() {
     let slow_addr = rx.tcp;
     let slow = tokio::spawn(async move {
         let mut s = tokio::net::TcpStream::connect(slow_addr).await.unwrap();
-        for b in b"<13>1 2026-11-23T00:00:00Z slow loris - - - never ends".iter().cycle().take(60) {
+        for b in b"<13>1 2026-11-23T00:00:00Z slow loris - - - never ends"
+            .iter()
+            .cycle()
+            .take(60)
+        {
             if s.write_all(&[*b]).await.is_err() {
                 break;
             }
@@ -238,7 +275,12 @@ async fn hostile_input_never_takes_the_receiver_down() {
         // Oversize LF frame (100 KiB) followed by a good one.
         [vec![b'x'; 100 * 1024], b"\n<13>after oversize\n".to_vec()].concat(),
         // Oversize octet-counted frame.
-        [format!("{} ", 50_000).into_bytes(), vec![b'y'; 50_000], b"<13>after counted\n".to_vec()].concat(),
+        [
+            format!("{} ", 50_000).into_bytes(),
+            vec![b'y'; 50_000],
+            b"<13>after counted\n".to_vec(),
+        ]
+        .concat(),
         // Binary garbage, NULs included.
         (0..20_000).map(|_| rng.gen::<u8>()).collect(),
         // An octet count that cannot be real.
@@ -256,35 +298,65 @@ async fn hostile_input_never_takes_the_receiver_down() {
         let _ = s.shutdown().await;
     }
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    for d in [vec![], vec![0u8; 65_000], (0..1500).map(|_| rng.gen::<u8>()).collect(), b"\n\n\0".to_vec()] {
+    for d in [
+        vec![],
+        vec![0u8; 65_000],
+        (0..1500).map(|_| rng.gen::<u8>()).collect(),
+        b"\n\n\0".to_vec(),
+    ] {
         udp.send_to(&d, rx.udp).unwrap();
     }
 
     // The receiver still works for a well-behaved sender on both transports.
     let mut good = tokio::net::TcpStream::connect(rx.tcp).await.unwrap();
-    good.write_all(b"<13>1 2026-11-23T00:00:00Z good app - - - still alive over tcp\n").await.unwrap();
+    good.write_all(b"<13>1 2026-11-23T00:00:00Z good app - - - still alive over tcp\n")
+        .await
+        .unwrap();
     good.shutdown().await.unwrap();
-    udp.send_to(b"<13>1 2026-11-23T00:00:00Z good app - - - still alive over udp", rx.udp).unwrap();
+    udp.send_to(
+        b"<13>1 2026-11-23T00:00:00Z good app - - - still alive over udp",
+        rx.udp,
+    )
+    .unwrap();
     let find = |text: &str| {
         let raw = RawLogQuery {
             q: Some(text.into()),
             ..Default::default()
         };
         let q = LogQuery::parse(&raw, Timestamp::now()).unwrap();
-        server.state.accounts.store().search_logs(&q, None, 10, u64::MAX).unwrap().entries
+        server
+            .state
+            .accounts
+            .store()
+            .search_logs(&q, None, 10, u64::MAX)
+            .unwrap()
+            .entries
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while find("still alive over").len() < 2 {
-        assert!(Instant::now() < deadline, "the receiver stopped storing good lines");
+        assert!(
+            Instant::now() < deadline,
+            "the receiver stopped storing good lines"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(find("after oversize").len(), 1, "the stream resynchronised after an oversize frame");
+    assert_eq!(
+        find("after oversize").len(),
+        1,
+        "the stream resynchronised after an oversize frame"
+    );
     let truncated = find("yyyy");
     assert_eq!(truncated.len(), 1);
     assert!(truncated[0].1.event.truncated);
     assert!(truncated[0].1.event.syslog.message.len() <= 4096);
-    assert!(c.truncated.load(Ordering::SeqCst) >= 3, "TCP oversize ×2 and the big datagram");
-    assert!(c.framing_errors.load(Ordering::SeqCst) >= 2, "impossible count and the half frame");
+    assert!(
+        c.truncated.load(Ordering::SeqCst) >= 3,
+        "TCP oversize ×2 and the big datagram"
+    );
+    assert!(
+        c.framing_errors.load(Ordering::SeqCst) >= 2,
+        "impossible count and the half frame"
+    );
     let bad_utf8 = find("bytes");
     assert!(bad_utf8.iter().any(|(_, l)| l.event.syslog.message_b64.is_some()));
 

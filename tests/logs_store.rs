@@ -25,7 +25,10 @@ struct Case {
 
 fn raw_bytes(row: &Value) -> Vec<u8> {
     use base64::Engine;
-    match (row.get("raw").and_then(Value::as_str), row.get("raw_b64").and_then(Value::as_str)) {
+    match (
+        row.get("raw").and_then(Value::as_str),
+        row.get("raw_b64").and_then(Value::as_str),
+    ) {
         (Some(s), _) => s.as_bytes().to_vec(),
         (None, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b).unwrap(),
         _ => panic!("case without raw"),
@@ -40,7 +43,9 @@ fn load_cases(store: &Store) -> Vec<Case> {
     let mut logs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let row: Value = serde_json::from_str(line).unwrap();
-        let Ok(event) = parse_bytes(&raw_bytes(&row), &ctx, LineFormat::Auto) else { continue };
+        let Ok(event) = parse_bytes(&raw_bytes(&row), &ctx, LineFormat::Auto) else {
+            continue;
+        };
         let at = T0 + i as u64 * MINUTE;
         logs.push(StoredLog {
             received: Timestamp(at),
@@ -56,7 +61,11 @@ fn load_cases(store: &Store) -> Vec<Case> {
 }
 
 fn fw<'a>(c: &'a Case, key: &str) -> Option<&'a Value> {
-    c.row.get("firewall").filter(|f| !f.is_null()).and_then(|f| f.get(key)).filter(|v| !v.is_null())
+    c.row
+        .get("firewall")
+        .filter(|f| !f.is_null())
+        .and_then(|f| f.get(key))
+        .filter(|v| !v.is_null())
 }
 
 fn fw_ip(c: &Case, key: &str) -> Option<IpAddr> {
@@ -86,7 +95,11 @@ fn search_semantics_on_real_lines() {
     let has_ip = |c: &Case, ip: IpAddr| {
         fw_ip(c, "src") == Some(ip)
             || fw_ip(c, "dst") == Some(ip)
-            || c.row.get("dhcp").and_then(|d| d.get("ip")).and_then(Value::as_str).and_then(|s| s.parse().ok())
+            || c.row
+                .get("dhcp")
+                .and_then(|d| d.get("ip"))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
                 == Some(ip)
     };
 
@@ -99,16 +112,23 @@ fn search_semantics_on_real_lines() {
     // A CIDR.
     let net: ipnet::IpNet = "10.170.0.0/16".parse().unwrap();
     let want = expect(&cases, |c| {
-        [fw_ip(c, "src"), fw_ip(c, "dst")].into_iter().flatten().any(|a| net.contains(&a))
+        [fw_ip(c, "src"), fw_ip(c, "dst")]
+            .into_iter()
+            .flatten()
+            .any(|a| net.contains(&a))
     });
     assert!(want.len() > 17);
     assert_eq!(search(&store, &[("ip", "10.170.0.0/16")]), want);
 
     // Port (either side).
     let port = |c: &Case, p: u64| {
-        fw(c, "src_port").and_then(Value::as_u64) == Some(p) || fw(c, "dst_port").and_then(Value::as_u64) == Some(p)
+        fw(c, "src_port").and_then(Value::as_u64) == Some(p)
+            || fw(c, "dst_port").and_then(Value::as_u64) == Some(p)
     };
-    assert_eq!(search(&store, &[("port", "853")]), expect(&cases, |c| port(c, 853)));
+    assert_eq!(
+        search(&store, &[("port", "853")]),
+        expect(&cases, |c| port(c, 853))
+    );
     assert_eq!(search(&store, &[("port", "53")]), expect(&cases, |c| port(c, 53)));
 
     // Action, and action within a time range.
@@ -116,11 +136,20 @@ fn search_semantics_on_real_lines() {
     let blocks = expect(&cases, |c| action(c, "block"));
     assert!(blocks.len() > 30);
     assert_eq!(search(&store, &[("action", "block")]), blocks);
-    assert_eq!(search(&store, &[("action", "pass")]), expect(&cases, |c| action(c, "pass")));
-    let (from, to) = (T0 + 20 * MINUTE, T0 + 120 * MINUTE);
-    let fmt = |ms: u64| humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string();
     assert_eq!(
-        search(&store, &[("action", "block"), ("from", &fmt(from)), ("to", &fmt(to))]),
+        search(&store, &[("action", "pass")]),
+        expect(&cases, |c| action(c, "pass"))
+    );
+    let (from, to) = (T0 + 20 * MINUTE, T0 + 120 * MINUTE);
+    let fmt = |ms: u64| {
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+            .to_string()
+    };
+    assert_eq!(
+        search(
+            &store,
+            &[("action", "block"), ("from", &fmt(from)), ("to", &fmt(to))]
+        ),
         expect(&cases, |c| action(c, "block") && c.at >= from && c.at < to)
     );
     // Time range alone.
@@ -135,14 +164,19 @@ fn search_semantics_on_real_lines() {
             .iter()
             .any(|k| fw(c, k).and_then(Value::as_str) == Some(i))
     };
-    assert_eq!(search(&store, &[("interface", "eth0")]), expect(&cases, |c| iface(c, "eth0")));
+    assert_eq!(
+        search(&store, &[("interface", "eth0")]),
+        expect(&cases, |c| iface(c, "eth0"))
+    );
 
     // Free text: every word, case-insensitive, in the message, hostname or program.
     let text = |c: &Case, w: &str| {
         let e = &c.row["expected"];
-        ["message", "hostname", "app_name"]
-            .iter()
-            .any(|k| e.get(k).and_then(Value::as_str).is_some_and(|s| s.to_lowercase().contains(w)))
+        ["message", "hostname", "app_name"].iter().any(|k| {
+            e.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.to_lowercase().contains(w))
+        })
     };
     let want = expect(&cases, |c| text(c, "wscale") && text(c, "853"));
     assert!(!want.is_empty());
@@ -150,12 +184,20 @@ fn search_semantics_on_real_lines() {
 
     // Combined: address and port and action.
     assert_eq!(
-        search(&store, &[("ip", "10.170.12.50"), ("port", "853"), ("action", "block")]),
-        expect(&cases, |c| has_ip(c, "10.170.12.50".parse().unwrap()) && port(c, 853) && action(c, "block"))
+        search(
+            &store,
+            &[("ip", "10.170.12.50"), ("port", "853"), ("action", "block")]
+        ),
+        expect(&cases, |c| has_ip(c, "10.170.12.50".parse().unwrap())
+            && port(c, 853)
+            && action(c, "block"))
     );
     // Host: the sender address.
     let sender_1 = search(&store, &[("host", "192.0.2.1")]);
-    assert_eq!(sender_1.len(), cases.iter().enumerate().filter(|(i, _)| i % 4 == 0).count());
+    assert_eq!(
+        sender_1.len(),
+        cases.iter().enumerate().filter(|(i, _)| i % 4 == 0).count()
+    );
 }
 
 #[test]
@@ -196,7 +238,13 @@ fn synthetic(i: u64, at: u64) -> StoredLog {
 }
 
 fn index_entries(store: &Store) -> u64 {
-    store.stats().entries.iter().find(|(n, _)| *n == "log_index").unwrap().1
+    store
+        .stats()
+        .entries
+        .iter()
+        .find(|(n, _)| *n == "log_index")
+        .unwrap()
+        .1
 }
 
 #[test]
@@ -216,14 +264,28 @@ fn retention_by_age_removes_events_and_their_index_entries() {
     let kept = logs.iter().filter(|l| l.received >= cutoff).count() as u64;
     assert_eq!(removed, n - kept);
     assert_eq!(store.logs_count().unwrap(), kept);
-    assert_eq!(index_entries(&store), kept * terms_per_line, "index entries went with their events");
+    assert_eq!(
+        index_entries(&store),
+        kept * terms_per_line,
+        "index entries went with their events"
+    );
     // The oldest line's address is no longer found; a recent one is.
     let find = |ip: &str| {
-        let raw = RawLogQuery { ip: Some(ip.into()), ..Default::default() };
-        store.search_logs(&LogQuery::parse(&raw, now).unwrap(), None, 10, u64::MAX).unwrap().entries.len()
+        let raw = RawLogQuery {
+            ip: Some(ip.into()),
+            ..Default::default()
+        };
+        store
+            .search_logs(&LogQuery::parse(&raw, now).unwrap(), None, 10, u64::MAX)
+            .unwrap()
+            .entries
+            .len()
     };
     assert_eq!(find("10.9.0.0"), 0);
-    assert_eq!(find(&format!("10.9.{}.{}", (n - 1) / 250 % 250, (n - 1) % 250)), 1);
+    assert_eq!(
+        find(&format!("10.9.{}.{}", (n - 1) / 250 % 250, (n - 1) % 250)),
+        1
+    );
     // Pruning again removes nothing.
     assert_eq!(store.prune_logs_before(cutoff, 37).unwrap(), 0);
 }
@@ -238,7 +300,11 @@ fn retention_by_size_keeps_the_newest_under_the_cap() {
     let cap = before / 3;
     let removed = store.prune_logs_to_size(cap, 250).unwrap();
     assert!(removed > 0);
-    assert!(store.logs_bytes().unwrap() <= cap, "{} > {cap}", store.logs_bytes().unwrap());
+    assert!(
+        store.logs_bytes().unwrap() <= cap,
+        "{} > {cap}",
+        store.logs_bytes().unwrap()
+    );
     let left = store.logs_count().unwrap();
     assert_eq!(left, n - removed);
     // What is left is the newest lines.

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 fn fixture(name: &str) -> (PathBuf, Value) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/pcap");
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected").join(format!("{name}.json"))).unwrap())
-            .unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expected").join(format!("{name}.json"))).unwrap(),
+    )
+    .unwrap();
     (dir.join("fixtures").join(name), expected)
 }
 
@@ -98,7 +99,10 @@ async fn replayed_fixtures_give_the_expected_counts_through_the_api() {
         }
         for (key, exp) in [("distinct_src_ips", "src_ips"), ("distinct_dst_ips", "dst_ips")] {
             let (got, want) = (n(&sum[key]) as f64, n(&want["cardinality"][exp]) as f64);
-            assert!((got - want).abs() <= (want * 0.02).max(0.0), "{name}: {key} {got} vs {want}");
+            assert!(
+                (got - want).abs() <= (want * 0.02).max(0.0),
+                "{name}: {key} {got} vs {want}"
+            );
         }
         // Top lists: equal where the counts are distinct (ties may order differently).
         for (ours, theirs) in [
@@ -112,7 +116,14 @@ async fn replayed_fixtures_give_the_expected_counts_through_the_api() {
             for (i, e) in exp.iter().enumerate() {
                 let v = n(&e["value"]);
                 if exp_values.iter().filter(|x| **x == v).count() == 1 {
-                    assert_eq!(got[i]["key"].as_str().map(str::to_string), e["key"].as_str().map(str::to_string).or_else(|| Some(e["key"].to_string())), "{name}: top.{ours}[{i}]");
+                    assert_eq!(
+                        got[i]["key"].as_str().map(str::to_string),
+                        e["key"]
+                            .as_str()
+                            .map(str::to_string)
+                            .or_else(|| Some(e["key"].to_string())),
+                        "{name}: top.{ours}[{i}]"
+                    );
                     assert_eq!(n(&got[i]["value"]), v, "{name}: top.{ours}[{i}]");
                 }
             }
@@ -121,15 +132,29 @@ async fn replayed_fixtures_give_the_expected_counts_through_the_api() {
         // Per host: the heaviest source's packets as the top list says.
         let top_src = &want["top10"]["src_ips_by_packets"]["entries"][0];
         let ip = top_src["key"].as_str().unwrap();
-        let host = get(&s, &token, &format!("/api/v1/traffic/hosts/{ip}?from=0&to=4102444800000")).await;
-        assert_eq!(n(&host["sent_packets"]), n(&top_src["value"]), "{name}: host {ip}");
+        let host = get(
+            &s,
+            &token,
+            &format!("/api/v1/traffic/hosts/{ip}?from=0&to=4102444800000"),
+        )
+        .await;
+        assert_eq!(
+            n(&host["sent_packets"]),
+            n(&top_src["value"]),
+            "{name}: host {ip}"
+        );
         for f in host["flows"].as_array().unwrap() {
             assert!(f["a"] == ip || f["b"] == ip, "{name}: flow without {ip}: {f}");
         }
 
         // Stored windows add up to the same total.
         let windows = get(&s, &token, "/api/v1/traffic/windows?from=0&to=4102444800000").await;
-        let stored: u64 = windows["stored"].as_array().unwrap().iter().map(|w| n(&w["counters"]["packets"])).sum();
+        let stored: u64 = windows["stored"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| n(&w["counters"]["packets"]))
+            .sum();
         assert_eq!(stored, n(&want["packets"]), "{name}: stored windows");
         s.stop().await;
     }
@@ -152,9 +177,18 @@ async fn flows_filters_metrics_and_the_live_stream() {
         .sum();
     assert_eq!(packets, n(&want["packets"]));
     let heavy = n(&flows[0]["bytes_ab"]) + n(&flows[0]["bytes_ba"]);
-    let filtered = get(&s, &token, &format!("/api/v1/traffic/flows?min_bytes={heavy}&proto=tcp")).await;
+    let filtered = get(
+        &s,
+        &token,
+        &format!("/api/v1/traffic/flows?min_bytes={heavy}&proto=tcp"),
+    )
+    .await;
     assert_eq!(filtered.as_array().unwrap().len(), 1);
-    assert!(get(&s, &token, "/api/v1/traffic/flows?proto=udp").await.as_array().unwrap().is_empty());
+    assert!(get(&s, &token, "/api/v1/traffic/flows?proto=udp")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
     let bad = common::client()
         .get(format!("{}/api/v1/traffic/flows?port=http", s.url))
         .bearer_auth(&token)
@@ -173,7 +207,10 @@ async fn flows_filters_metrics_and_the_live_stream() {
         .text()
         .await
         .unwrap();
-    let line = format!("gatewatch_capture_packets_total{{interface=\"zeek__web.pcap\"}} {}", n(&want["packets"]));
+    let line = format!(
+        "gatewatch_capture_packets_total{{interface=\"zeek__web.pcap\"}} {}",
+        n(&want["packets"])
+    );
     assert!(metrics.contains(&line), "{line} missing");
     let tcp = format!(
         "gatewatch_traffic_packets_by_protocol_total{{interface=\"zeek__web.pcap\",protocol=\"tcp\"}} {}",
@@ -189,9 +226,16 @@ async fn flows_filters_metrics_and_the_live_stream() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let chunk = tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await.unwrap().unwrap().unwrap();
+    let chunk = tokio::time::timeout(Duration::from_secs(5), resp.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&chunk);
-    assert!(text.contains("event: update") && text.contains("\"table:src_bytes\""), "{text}");
+    assert!(
+        text.contains("event: update") && text.contains("\"table:src_bytes\""),
+        "{text}"
+    );
     drop(resp);
 
     s.stop().await;

@@ -170,8 +170,15 @@ mod tests {
         let before = wall_nanos();
         let (m, times) = count_and_times(&mut once, usize::MAX);
         assert_eq!(m, n);
-        assert!(times[0] >= before && times[0] <= wall_nanos(), "the file starts now");
-        let gaps = |t: &[u64]| t.windows(2).map(|w| w[1] as i128 - w[0] as i128).collect::<Vec<_>>();
+        assert!(
+            times[0] >= before && times[0] <= wall_nanos(),
+            "the file starts now"
+        );
+        let gaps = |t: &[u64]| {
+            t.windows(2)
+                .map(|w| w[1] as i128 - w[0] as i128)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(gaps(&times), gaps(&file_times), "gaps between records are kept");
         let mut looped = ReplaySource::open(&path, false, true, Duration::from_millis(50)).unwrap();
         let (k, times) = count_and_times(&mut looped, 2 * n + 1);

@@ -7,7 +7,9 @@
 use super::summarize::summarize;
 use super::{FlowFilter, FlowQuery, FlowRow, SourceKind, SourceSpec, SourceState, TrafficHub};
 use crate::capture::interfaces::Interface;
-use crate::capture::{CaptureError, CaptureSource, LiveError, LiveOptions, LiveSource, PacketTime, SourceStats};
+use crate::capture::{
+    CaptureError, CaptureSource, LiveError, LiveOptions, LiveSource, PacketTime, SourceStats,
+};
 use crate::config::CaptureConfig;
 use crate::model::TrafficSummary;
 use crate::traffic::flows::FlowTable;
@@ -145,7 +147,13 @@ pub fn run(ctx: Context, open: Opener) {
             let drops = stats.dropped_kernel + stats.dropped_interface;
             if let Some(w) = engine.closed().last() {
                 let (start, end) = windows.bounds_ms(idx);
-                let s = summarize(w, &ctx.name, start, end, drops.saturating_sub(drops_at_window_start));
+                let s = summarize(
+                    w,
+                    &ctx.name,
+                    start,
+                    end,
+                    drops.saturating_sub(drops_at_window_start),
+                );
                 ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
                 ctx.hub.send_summary(&ctx.store_tx, s);
             }
@@ -168,7 +176,11 @@ pub fn run(ctx: Context, open: Opener) {
     let stopping = ctx.stop.load(Ordering::Relaxed);
     let stats = src.stats();
     // What queries see once the source has ended: the flow table as it was left.
-    let remaining = if stopping { Vec::new() } else { flow_rows(engine.flows(), &ctx.name) };
+    let remaining = if stopping {
+        Vec::new()
+    } else {
+        flow_rows(engine.flows(), &ctx.name)
+    };
     let evicted = engine.flows().evicted;
     let current = windows.current;
     let last = engine.finish();
@@ -181,7 +193,9 @@ pub fn run(ctx: Context, open: Opener) {
     }
     ctx.hub.clear_live(ctx.idx);
     let state = match (&outcome, stopping) {
-        (Err(e), _) => SourceState::Failed { message: e.to_string() },
+        (Err(e), _) => SourceState::Failed {
+            message: e.to_string(),
+        },
         (Ok(()), true) => SourceState::Stopped,
         (Ok(()), false) => SourceState::Finished,
     };

@@ -308,7 +308,10 @@ fn label(v: &str) -> String {
 }
 
 /// Capture and traffic counters per interface.
-fn traffic_metrics(state: &AppState, metric: &mut dyn FnMut(&str, &str, &str, &[(&str, f64)])) {
+/// Writes one metric family: (name, kind, help, [(labels, value)]).
+type MetricSink<'a> = dyn FnMut(&str, &str, &str, &[(&str, f64)]) + 'a;
+
+fn traffic_metrics(state: &AppState, metric: &mut MetricSink) {
     let status = state.traffic.status();
     let counters = state.traffic.counters_by_source();
     let per = |f: &dyn Fn(&crate::sensor::SourceStatus) -> f64| -> Vec<(String, f64)> {
@@ -318,40 +321,136 @@ fn traffic_metrics(state: &AppState, metric: &mut dyn FnMut(&str, &str, &str, &[
             .map(|s| (format!("{{interface=\"{}\"}}", label(&s.name)), f(s)))
             .collect()
     };
-    let emit = |metric: &mut dyn FnMut(&str, &str, &str, &[(&str, f64)]), name: &str, kind: &str, help: &str, v: Vec<(String, f64)>| {
+    let emit = |metric: &mut MetricSink, name: &str, kind: &str, help: &str, v: Vec<(String, f64)>| {
         let v: Vec<(&str, f64)> = v.iter().map(|(l, x)| (l.as_str(), *x)).collect();
         metric(name, kind, help, &v);
     };
-    emit(metric, "gatewatch_capture_packets_total", "counter", "Packets captured.", per(&|s| s.packets as f64));
-    emit(metric, "gatewatch_capture_bytes_total", "counter", "Bytes captured (wire length).", per(&|s| s.bytes as f64));
-    emit(metric, "gatewatch_capture_packets_per_second", "gauge", "Packets per second over the last second.", per(&|s| s.packets_per_second));
-    emit(metric, "gatewatch_capture_bits_per_second", "gauge", "Bits per second over the last second.", per(&|s| s.bytes_per_second));
-    emit(metric, "gatewatch_capture_kernel_drops_total", "counter", "Packets the kernel dropped because the capture buffer was full.", per(&|s| s.dropped_kernel as f64));
-    emit(metric, "gatewatch_capture_interface_drops_total", "counter", "Packets the interface or driver dropped.", per(&|s| s.dropped_interface as f64));
-    emit(metric, "gatewatch_flows_active", "gauge", "Flows in the flow table.", per(&|s| s.flows_active as f64));
-    emit(metric, "gatewatch_flows_evicted_total", "counter", "Flows evicted because the flow table was full.", per(&|s| s.flows_evicted as f64));
-    emit(metric, "gatewatch_capture_up", "gauge", "1 while the source captures.", per(&|s| f64::from(u8::from(s.state == crate::sensor::SourceState::Running))));
+    emit(
+        metric,
+        "gatewatch_capture_packets_total",
+        "counter",
+        "Packets captured.",
+        per(&|s| s.packets as f64),
+    );
+    emit(
+        metric,
+        "gatewatch_capture_bytes_total",
+        "counter",
+        "Bytes captured (wire length).",
+        per(&|s| s.bytes as f64),
+    );
+    emit(
+        metric,
+        "gatewatch_capture_packets_per_second",
+        "gauge",
+        "Packets per second over the last second.",
+        per(&|s| s.packets_per_second),
+    );
+    emit(
+        metric,
+        "gatewatch_capture_bits_per_second",
+        "gauge",
+        "Bits per second over the last second.",
+        per(&|s| s.bytes_per_second),
+    );
+    emit(
+        metric,
+        "gatewatch_capture_kernel_drops_total",
+        "counter",
+        "Packets the kernel dropped because the capture buffer was full.",
+        per(&|s| s.dropped_kernel as f64),
+    );
+    emit(
+        metric,
+        "gatewatch_capture_interface_drops_total",
+        "counter",
+        "Packets the interface or driver dropped.",
+        per(&|s| s.dropped_interface as f64),
+    );
+    emit(
+        metric,
+        "gatewatch_flows_active",
+        "gauge",
+        "Flows in the flow table.",
+        per(&|s| s.flows_active as f64),
+    );
+    emit(
+        metric,
+        "gatewatch_flows_evicted_total",
+        "counter",
+        "Flows evicted because the flow table was full.",
+        per(&|s| s.flows_evicted as f64),
+    );
+    emit(
+        metric,
+        "gatewatch_capture_up",
+        "gauge",
+        "1 while the source captures.",
+        per(&|s| f64::from(u8::from(s.state == crate::sensor::SourceState::Running))),
+    );
     let mut proto = Vec::new();
     let mut dns = Vec::new();
     let mut rcode = Vec::new();
     for (name, c) in &counters {
         let n = label(name);
-        for (p, v) in [("tcp", c.tcp), ("udp", c.udp), ("icmp", c.icmp), ("other", c.other), ("non_ip", c.non_ip)] {
+        for (p, v) in [
+            ("tcp", c.tcp),
+            ("udp", c.udp),
+            ("icmp", c.icmp),
+            ("other", c.other),
+            ("non_ip", c.non_ip),
+        ] {
             proto.push((format!("{{interface=\"{n}\",protocol=\"{p}\"}}"), v as f64));
         }
         for (k, v) in [("query", c.dns_queries), ("response", c.dns_responses)] {
             dns.push((format!("{{interface=\"{n}\",kind=\"{k}\"}}"), v as f64));
         }
-        for (r, v) in [("NOERROR", c.dns_noerror), ("NXDOMAIN", c.dns_nxdomain), ("SERVFAIL", c.dns_servfail), ("REFUSED", c.dns_refused), ("NODATA", c.dns_nodata)] {
+        for (r, v) in [
+            ("NOERROR", c.dns_noerror),
+            ("NXDOMAIN", c.dns_nxdomain),
+            ("SERVFAIL", c.dns_servfail),
+            ("REFUSED", c.dns_refused),
+            ("NODATA", c.dns_nodata),
+        ] {
             rcode.push((format!("{{interface=\"{n}\",rcode=\"{r}\"}}"), v as f64));
         }
     }
-    emit(metric, "gatewatch_traffic_packets_by_protocol_total", "counter", "Packets by protocol.", proto);
-    emit(metric, "gatewatch_dns_messages_total", "counter", "DNS queries and responses seen.", dns);
-    emit(metric, "gatewatch_dns_responses_total", "counter", "DNS responses by result (NODATA: NOERROR without answers).", rcode);
+    emit(
+        metric,
+        "gatewatch_traffic_packets_by_protocol_total",
+        "counter",
+        "Packets by protocol.",
+        proto,
+    );
+    emit(
+        metric,
+        "gatewatch_dns_messages_total",
+        "counter",
+        "DNS queries and responses seen.",
+        dns,
+    );
+    emit(
+        metric,
+        "gatewatch_dns_responses_total",
+        "counter",
+        "DNS responses by result (NODATA: NOERROR without answers).",
+        rcode,
+    );
     let n = |v: u64| vec![(String::new(), v as f64)];
-    emit(metric, "gatewatch_traffic_summaries_stored_total", "counter", "Window summaries written to the store.", n(status.summaries_written));
-    emit(metric, "gatewatch_traffic_summaries_dropped_total", "counter", "Window summaries dropped because the store writer was behind or failing.", n(status.summaries_dropped));
+    emit(
+        metric,
+        "gatewatch_traffic_summaries_stored_total",
+        "counter",
+        "Window summaries written to the store.",
+        n(status.summaries_written),
+    );
+    emit(
+        metric,
+        "gatewatch_traffic_summaries_dropped_total",
+        "counter",
+        "Window summaries dropped because the store writer was behind or failing.",
+        n(status.summaries_dropped),
+    );
 }
 
 #[cfg(test)]

@@ -312,7 +312,13 @@ impl SyslogReceivers {
         let tls = web::tls::plain_server_config(&config::TlsFiles::SelfSigned, server.dir.path()).unwrap();
         let (listeners, status) = gatewatch::syslog::bind(&cfg, Some(Arc::new(tls))).await;
         let addr = |t: gatewatch::model::Transport| {
-            status.iter().find(|s| s.transport == t).unwrap().result.clone().unwrap()
+            status
+                .iter()
+                .find(|s| s.transport == t)
+                .unwrap()
+                .result
+                .clone()
+                .unwrap()
         };
         let (udp, tcp, tls) = (
             addr(gatewatch::model::Transport::Udp),
@@ -356,7 +362,10 @@ pub async fn wait_flushed(server: &TestServer, want: u64, secs: u64) {
         if got >= want {
             return;
         }
-        assert!(Instant::now() < deadline, "only {got} of {want} lines flushed after {secs} s");
+        assert!(
+            Instant::now() < deadline,
+            "only {got} of {want} lines flushed after {secs} s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -121,7 +121,11 @@ impl RangeParams {
         let to = self.to.unwrap_or(now_ms.saturating_add(1));
         let from = self.from.unwrap_or(to.saturating_sub(3_600_000));
         if from >= to {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "from must be before to"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "from must be before to",
+            ));
         }
         Ok((from, to))
     }
@@ -146,7 +150,10 @@ pub async fn status(State(state): State<Arc<AppState>>) -> Json<StatusBody> {
 /// The windows in progress, the recent closed ones and stored windows in a range.
 #[utoipa::path(get, path = "/api/v1/traffic/windows", tag = "traffic", params(RangeParams),
     responses((status = 200, body = WindowsBody), (status = 400, body = ApiError)))]
-pub async fn windows(State(state): State<Arc<AppState>>, Query(q): Query<RangeParams>) -> ApiResult<Json<WindowsBody>> {
+pub async fn windows(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<RangeParams>,
+) -> ApiResult<Json<WindowsBody>> {
     let (from, to) = q.resolve(state.now().as_millis())?;
     let hours_only = match q.resolution.as_deref() {
         None | Some("minute") => false,
@@ -174,8 +181,16 @@ pub async fn windows(State(state): State<Arc<AppState>>, Query(q): Query<RangePa
     let hub = &state.traffic;
     let n = hub.settings.top_n;
     Ok(Json(WindowsBody {
-        live: hub.live_windows().iter().map(|s| SummaryBody::new(s, n)).collect(),
-        recent: hub.recent_windows().iter().map(|s| SummaryBody::new(s, n)).collect(),
+        live: hub
+            .live_windows()
+            .iter()
+            .map(|s| SummaryBody::new(s, n))
+            .collect(),
+        recent: hub
+            .recent_windows()
+            .iter()
+            .map(|s| SummaryBody::new(s, n))
+            .collect(),
         stored: stored.iter().map(WindowRow::from).collect(),
         rate_history: hub.rate_history(),
     }))
@@ -184,10 +199,11 @@ pub async fn windows(State(state): State<Arc<AppState>>, Query(q): Query<RangePa
 /// Stored windows of the range merged with the windows in progress that start in it.
 pub async fn merged_range(state: &Arc<AppState>, from: u64, to: u64) -> ApiResult<TrafficSummary> {
     let st = state.clone();
-    let stored = tokio::task::spawn_blocking(move || persist::read_range(st.accounts.store(), from, to, MAX_RECORDS))
-        .await
-        .map_err(|_| ApiError::internal("reading traffic history failed"))?
-        .map_err(store_error)?;
+    let stored =
+        tokio::task::spawn_blocking(move || persist::read_range(st.accounts.store(), from, to, MAX_RECORDS))
+            .await
+            .map_err(|_| ApiError::internal("reading traffic history failed"))?
+            .map_err(store_error)?;
     let mut merged = TrafficSummary::default();
     for s in &stored {
         merged.merge(s);
@@ -208,7 +224,10 @@ pub async fn merged_range(state: &Arc<AppState>, from: u64, to: u64) -> ApiResul
 /// where every key was in every window's kept list), cardinalities (HLL union).
 #[utoipa::path(get, path = "/api/v1/traffic/summary", tag = "traffic", params(RangeParams),
     responses((status = 200, body = SummaryBody), (status = 400, body = ApiError)))]
-pub async fn summary(State(state): State<Arc<AppState>>, Query(q): Query<RangeParams>) -> ApiResult<Json<SummaryBody>> {
+pub async fn summary(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<RangeParams>,
+) -> ApiResult<Json<SummaryBody>> {
     let (from, to) = q.resolve(state.now().as_millis())?;
     let merged = merged_range(&state, from, to).await?;
     Ok(Json(SummaryBody::new(&merged, state.traffic.settings.top_n)))
@@ -259,26 +278,45 @@ pub fn proto_name(p: u8) -> String {
 impl FlowParams {
     /// Parses the parameters (empty ones, as a plain HTML form sends, count as absent).
     pub fn filter(&self) -> Result<FlowFilter, String> {
-        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let ip = match given(&self.ip) {
             None => None,
-            Some(s) => Some(s.parse::<IpAddr>().map_err(|_| format!("ip \"{s}\" is not an address"))?),
+            Some(s) => Some(
+                s.parse::<IpAddr>()
+                    .map_err(|_| format!("ip \"{s}\" is not an address"))?,
+            ),
         };
         let port = match given(&self.port) {
             None => None,
-            Some(s) => Some(s.parse::<u16>().map_err(|_| format!("port \"{s}\" is not a port number"))?),
+            Some(s) => Some(
+                s.parse::<u16>()
+                    .map_err(|_| format!("port \"{s}\" is not a port number"))?,
+            ),
         };
         let proto = match given(&self.proto) {
             None => None,
-            Some(s) => Some(proto_number(&s).ok_or_else(|| format!("proto \"{s}\" is not tcp, udp, icmp, icmpv6 or a number"))?),
+            Some(s) => Some(
+                proto_number(&s)
+                    .ok_or_else(|| format!("proto \"{s}\" is not tcp, udp, icmp, icmpv6 or a number"))?,
+            ),
         };
         let min_bytes = match given(&self.min_bytes) {
             None => 0,
-            Some(s) => s.parse::<u64>().map_err(|_| format!("min_bytes \"{s}\" is not a whole number"))?,
+            Some(s) => s
+                .parse::<u64>()
+                .map_err(|_| format!("min_bytes \"{s}\" is not a whole number"))?,
         };
         let limit = match given(&self.limit) {
             None => 100,
-            Some(s) => s.parse::<usize>().map_err(|_| format!("limit \"{s}\" is not a whole number"))?.clamp(1, 1000),
+            Some(s) => s
+                .parse::<usize>()
+                .map_err(|_| format!("limit \"{s}\" is not a whole number"))?
+                .clamp(1, 1000),
         };
         let sort = match given(&self.sort).as_deref() {
             None | Some("bytes") => FlowSort::Bytes,
@@ -300,7 +338,10 @@ impl FlowParams {
 /// Active flows (bidirectional 5-tuples) of every source, filtered and sorted.
 #[utoipa::path(get, path = "/api/v1/traffic/flows", tag = "traffic", params(FlowParams),
     responses((status = 200, body = Vec<FlowRow>), (status = 400, body = ApiError)))]
-pub async fn flows(State(state): State<Arc<AppState>>, Query(q): Query<FlowParams>) -> ApiResult<Json<Vec<FlowRow>>> {
+pub async fn flows(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<FlowParams>,
+) -> ApiResult<Json<Vec<FlowRow>>> {
     let filter = q.filter().map_err(invalid)?;
     Ok(Json(state.traffic.flows(&filter, FLOW_TIMEOUT).await))
 }
@@ -345,7 +386,13 @@ pub async fn host(
     Ok(Json(host_body(&state.traffic, addr, from, to, &merged).await))
 }
 
-pub async fn host_body(hub: &TrafficHub, addr: IpAddr, from: u64, to: u64, merged: &TrafficSummary) -> HostBody {
+pub async fn host_body(
+    hub: &TrafficHub,
+    addr: IpAddr,
+    from: u64,
+    to: u64,
+    merged: &TrafficSummary,
+) -> HostBody {
     let key = addr.to_string();
     let filter = FlowFilter {
         ip: Some(addr),

@@ -88,7 +88,11 @@ fn top_talker(state: &AppState) -> String {
 fn capture_badge(state: &AppState) -> Markup {
     use crate::sensor::{CaptureMode, SourceState};
     let status = state.traffic.status();
-    let running = status.sources.iter().filter(|s| s.state == SourceState::Running).count();
+    let running = status
+        .sources
+        .iter()
+        .filter(|s| s.state == SourceState::Running)
+        .count();
     let refused = status
         .sources
         .iter()
@@ -200,13 +204,12 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
 }
 
 /// The engines that are not part of this build yet.
-const SUBSYSTEMS: [&str; 3] = [
-    "Discovery",
-    "Syslog receiver",
-    "Monitors and alerts",
-];
+const SUBSYSTEMS: [&str; 3] = ["Discovery", "Syslog receiver", "Monitors and alerts"];
 
-pub async fn dashboard_events(State(state): State<Arc<AppState>>, Extension(who): Extension<Principal>) -> Response {
+pub async fn dashboard_events(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Response {
     let st = state.clone();
     let traffic = who.can(crate::model::Permission::ViewTraffic);
     sse::live(Duration::from_secs(2), state.shutdown.clone(), move || {

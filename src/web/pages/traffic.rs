@@ -126,7 +126,9 @@ pub fn capture_problems(status: &HubStatus) -> Markup {
         .sources
         .iter()
         .filter_map(|s| match &s.state {
-            SourceState::NotPermitted { message, hint } => Some((s.name.as_str(), message.as_str(), hint.as_str())),
+            SourceState::NotPermitted { message, hint } => {
+                Some((s.name.as_str(), message.as_str(), hint.as_str()))
+            }
             _ => None,
         })
         .collect();
@@ -214,7 +216,15 @@ fn top_rows(list: &[TopEntry], total: u64, bytes: bool, link_ips: bool) -> Marku
     }
 }
 
-fn top_card(title: &str, table: &str, what: &str, list: &[TopEntry], total: u64, bytes: bool, link: bool) -> Markup {
+fn top_card(
+    title: &str,
+    table: &str,
+    what: &str,
+    list: &[TopEntry],
+    total: u64,
+    bytes: bool,
+    link: bool,
+) -> Markup {
     html! {
         section.card {
             h2 { (title) }
@@ -341,8 +351,17 @@ pub async fn page(
     Query(q): Query<TrafficQuery>,
 ) -> Response {
     let hub = &state.traffic;
-    let range = q.range.as_deref().filter(|r| RANGES.iter().any(|(v, ..)| v == r)).unwrap_or("live").to_string();
-    let span = RANGES.iter().find(|(v, ..)| *v == range).map(|r| r.2).unwrap_or(0);
+    let range = q
+        .range
+        .as_deref()
+        .filter(|r| RANGES.iter().any(|(v, ..)| v == r))
+        .unwrap_or("live")
+        .to_string();
+    let span = RANGES
+        .iter()
+        .find(|(v, ..)| *v == range)
+        .map(|r| r.2)
+        .unwrap_or(0);
     let status = hub.status();
     let now = state.now().as_millis();
     let (summary, points, live) = if span == 0 {
@@ -446,7 +465,8 @@ pub async fn page(
 }
 
 fn top_json(list: &[TopEntry], n: usize) -> String {
-    serde_json::to_string(&list.iter().take(n).map(|e| (&e.key, e.value)).collect::<Vec<_>>()).unwrap_or_default()
+    serde_json::to_string(&list.iter().take(n).map(|e| (&e.key, e.value)).collect::<Vec<_>>())
+        .unwrap_or_default()
 }
 
 /// The fields of one live update (also the fields the page renders with `data-field`).
@@ -509,5 +529,8 @@ pub fn live_fields(hub: &TrafficHub) -> sse::Snapshot {
 
 pub async fn events(State(state): State<Arc<AppState>>) -> Response {
     let st = state.clone();
-    sse::live(Duration::from_secs(1), state.shutdown.clone(), move || live_fields(&st.traffic)).into_response()
+    sse::live(Duration::from_secs(1), state.shutdown.clone(), move || {
+        live_fields(&st.traffic)
+    })
+    .into_response()
 }
