@@ -76,7 +76,7 @@ with open(sys.argv[1], "wb") as f:
 PY
 
 # --- one replay: $1 = tool (gatewatch|tcpdump), $2 = tcpreplay rate option, $3 = file ---
-# Prints: achieved_pps seen dropped rss_hwm_kib rss_kib
+# Prints: achieved_pps sent seen dropped flows rss_hwm_kib rss_kib cpu_seconds
 replay() {
     local tool=$1 rate=$2 file=$3 out="$WORK/out" err="$WORK/err" pid
     : >"$out"; : >"$err"
@@ -90,40 +90,44 @@ replay() {
         for _ in $(seq 100); do grep -q "listening on" "$err" && break; sleep 0.05; done
     fi
     # shellcheck disable=SC2086
-    ip netns exec "$NS_TX" tcpreplay -i gwl-tx $rate --limit="$LIMIT" "$file" >"$WORK/replay" 2>&1 || true
+    ip netns exec "$NS_TX" tcpreplay -i gwl-tx --preload-pcap $rate --limit="$LIMIT" "$file" >"$WORK/replay" 2>&1 || true
     sleep 1
-    local hwm rss
-    hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-    rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+    local hwm rss cpu
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    # user + system time of all its threads (fields 14 and 15 of /proc/PID/stat)
+    cpu=$(awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) / tck}' "/proc/$pid/stat")
     kill -INT "$pid"
     wait "$pid" || true
     local achieved sent
-    achieved=$(awk '/Rated:/ {for (i=1;i<=NF;i++) if ($(i)=="pps,") print $(i-1)}' "$WORK/replay" | head -1 | tr -d ,)
+    achieved=$(awk '/Rated:/ {print $(NF-1)}' "$WORK/replay" | head -1)
     sent=$(awk '/Actual:/ {print $2}' "$WORK/replay" | head -1)
     if [ "$tool" = gatewatch ]; then
-        python3 - "$out" "$achieved" "$sent" "$hwm" "$rss" <<'PY'
+        python3 - "$out" "${achieved:-0}" "${sent:-0}" "$hwm" "$rss" "$cpu" <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
 i = v["capture"]["interfaces"][0]
 print(sys.argv[2], sys.argv[3], v["packets"], i["dropped_kernel"] + i["dropped_interface"],
       v["flows"]["bidirectional_5tuple"] if isinstance(v["flows"], dict) and "bidirectional_5tuple" in v["flows"] else "-",
-      sys.argv[4], sys.argv[5])
+      sys.argv[4], sys.argv[5], sys.argv[6])
 PY
     else
         local seen dropped
         seen=$(awk '/packets captured/ {print $1}' "$err")
         dropped=$(awk '/dropped by kernel/ {print $1}' "$err")
-        echo "$achieved $sent $seen $dropped - $hwm $rss"
+        echo "${achieved:-0} ${sent:-0} ${seen:-0} ${dropped:-0} - $hwm $rss $cpu"
     fi
 }
 
-printf '\n%-10s %-10s %12s %10s %10s %10s\n' tool rate achieved/s sent seen dropped
-best_gw=0; best_td=0
+printf '\n%-10s %-10s %12s %10s %10s %10s %8s %12s\n' tool rate achieved/s sent seen dropped cpu_s "pkts/cpu-s"
+best_gw=0; best_td=0; cpu_gw=0; cpu_td=0
 for r in topspeed $RATES; do
     if [ "$r" = topspeed ]; then opt=--topspeed; else opt="--pps=$r"; fi
     for tool in gatewatch tcpdump; do
-        read -r achieved sent seen dropped _ _ _ < <(replay "$tool" "$opt" "$BIG")
-        printf '%-10s %-10s %12s %10s %10s %10s\n' "$tool" "$r" "$achieved" "$sent" "$seen" "$dropped"
+        read -r achieved sent seen dropped _ _ _ cpu < <(replay "$tool" "$opt" "$BIG")
+        per_cpu=$(python3 -c "print(int($seen / $cpu) if $cpu > 0 else 0)")
+        printf '%-10s %-10s %12s %10s %10s %10s %8s %12s\n' "$tool" "$r" "$achieved" "$sent" "$seen" "$dropped" "$cpu" "$per_cpu"
+        if [ "$tool" = gatewatch ]; then cpu_gw=$(python3 -c "print(round($cpu_gw + $cpu, 2))"); else cpu_td=$(python3 -c "print(round($cpu_td + $cpu, 2))"); fi
         if [ "$dropped" = 0 ] && [ "$seen" -ge "$sent" ]; then
             a=${achieved%.*}
             if [ "$tool" = gatewatch ] && [ "$a" -gt "$best_gw" ]; then best_gw=$a; fi
@@ -134,10 +138,13 @@ done
 echo
 echo "highest achieved rate with 0 drops: gatewatch $best_gw pps, tcpdump -w /dev/null $best_td pps"
 python3 -c "g, t = $best_gw, $best_td; print(f'gatewatch / tcpdump: {g / t:.2f}x' if t else 'tcpdump had drops at every rate')"
+echo "CPU for the same replays: gatewatch $cpu_gw s (full analysis), tcpdump -w /dev/null $cpu_td s"
+echo "  (when tcpreplay is slower than both, the 0-drop rates only show the sender's limit;"
+echo "   packets per CPU-second above show the capture side's capacity)"
 
 echo
 echo "100k active flows (200k packets at 100k pps):"
-read -r achieved sent seen dropped flows hwm rss < <(LIMIT=200000 replay gatewatch --pps=100000 "$FLOWS")
+read -r achieved sent seen dropped flows hwm rss _ < <(LIMIT=200000 replay gatewatch --pps=100000 "$FLOWS")
 echo "gatewatch: $seen of $sent packets, $dropped dropped, $flows flows, RSS $((rss / 1024)) MiB, peak RSS (VmHWM) $((hwm / 1024)) MiB (goal <= 64 MB)"
-read -r _ _ tseen tdropped _ thwm _ < <(LIMIT=200000 replay tcpdump --pps=100000 "$FLOWS")
+read -r _ _ tseen tdropped _ thwm _ _ < <(LIMIT=200000 replay tcpdump --pps=100000 "$FLOWS")
 echo "tcpdump -w /dev/null: $tseen packets, $tdropped dropped, peak RSS $((thwm / 1024)) MiB"

@@ -27,6 +27,7 @@ measure() { # name outfile cmd...
 # shellcheck disable=SC2086
 measure "gatewatch scan (all phases)" "$WORK/gw.json" "$BIN" scan $NETS --json
 python3 ../shared/tools/grade_scan.py /run/netlab/expected.json "$WORK/gw.json" | tail -1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  phases (ms):", d["phase_ms"], " warnings:", d["warnings"] or "none")' "$WORK/gw.json"
 # shellcheck disable=SC2086
 measure "nmap -sn (ARP ping)" "$WORK/sn.xml" nmap -sn -n -oX - $NETS
 # shellcheck disable=SC2086

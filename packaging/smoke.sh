@@ -96,6 +96,5 @@ main() {
     exit 1
 }
 
-# One line: bash has read all of it before anything runs.
-# shellcheck disable=SC2317
-main "$@"; exit $?
+# main always exits, so bash never reads past this line.
+main "$@"

@@ -77,6 +77,13 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     let urls = display_urls(scheme, local);
     let setup_token = crate::accounts::random_token(12);
     let shutdown = CancellationToken::new();
+    let discovery = crate::discovery_service::Discovery::open(
+        accounts.store().clone(),
+        cfg.discovery.clone(),
+        shutdown.clone(),
+        Arc::new(Timestamp::now),
+    )
+    .map_err(|e| CliError::new(Exit::Store, format!("cannot load the inventory: {e}")))?;
     let state = Arc::new(AppState {
         accounts: accounts.clone(),
         config: Arc::new(cfg),
@@ -91,6 +98,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         metrics: Default::default(),
         shutdown: shutdown.clone(),
         clock: Arc::new(Timestamp::now),
+        discovery: discovery.clone(),
         traffic: sensor.hub.clone(),
         logs: logs_hub.clone(),
     });
@@ -126,6 +134,8 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     ));
 
     let housekeeping = tokio::spawn(housekeeping(accounts, shutdown.clone()));
+    let passive = tokio::spawn(discovery.clone().run_passive());
+    let schedules = tokio::spawn(discovery.run_schedules());
     let web = tokio::spawn(web::run(WebDeps { listener, tls, state }, shutdown.clone()));
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -134,6 +144,8 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     // Stops receiving and commits what was received before returning.
     let _ = syslog.await;
     let _ = housekeeping.await;
+    let _ = passive.await;
+    let _ = schedules.await;
     // Capture threads see the stop flag within one poll interval and flush their window.
     let _ = tokio::task::spawn_blocking(move || sensor.stop()).await;
     tracing::info!("stopped");

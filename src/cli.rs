@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod capture;
+mod top;
 
 /// Exit codes, decided here and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,9 @@ pub enum Command {
     ParseLog(ParseLogCmd),
     Pcap(PcapCmd),
     Capture(capture::CaptureCmd),
+    Top(top::TopCmd),
     Scan(ScanCmd),
+    Import(ImportCmd),
 }
 
 /// Run the server: web UI, API and every enabled subsystem.
@@ -391,6 +394,37 @@ pub struct ScanCmd {
     pub no_udp: bool,
 }
 
+/// Import hosts and services from another tool into the inventory (safe while serving:
+/// the server picks the change up on its next write).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "import")]
+pub struct ImportCmd {
+    #[argh(subcommand)]
+    pub what: ImportWhat,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum ImportWhat {
+    Nmap(ImportNmapCmd),
+}
+
+/// Import an nmap XML report (written with `nmap -oX FILE`). Nothing is stored when the
+/// file does not parse.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "nmap")]
+pub struct ImportNmapCmd {
+    /// the XML report
+    #[argh(positional)]
+    pub file: PathBuf,
+    /// config file
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// data directory
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
+}
+
 /// Print the version.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "version")]
@@ -518,7 +552,11 @@ fn run(command: Command) -> Result<(), CliError> {
         }
         Command::Pcap(c) => run_pcap(c),
         Command::Capture(c) => capture::run(c),
+        Command::Top(c) => top::run(c),
         Command::Scan(c) => run_scan(c),
+        Command::Import(ImportCmd {
+            what: ImportWhat::Nmap(c),
+        }) => run_import_nmap(c),
         Command::Version(_) => {
             println!("gatewatch {VERSION}");
             Ok(())
@@ -809,6 +847,40 @@ fn run_parse_log(c: ParseLogCmd) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CliError::new(Exit::Failure, format!("parse-log: {e}"))),
     }
+}
+
+fn run_import_nmap(c: ImportNmapCmd) -> Result<(), CliError> {
+    let xml = std::fs::read_to_string(&c.file)
+        .map_err(|e| CliError::new(Exit::Usage, format!("cannot read {}: {e}", c.file.display())))?;
+    let cfg = load_config(c.config, c.data_dir)?;
+    let accounts = open_accounts(&cfg)?;
+    let discovery = crate::discovery_service::Discovery::open(
+        accounts.store().clone(),
+        cfg.discovery.clone(),
+        tokio_util::sync::CancellationToken::new(),
+        Arc::new(Timestamp::now),
+    )
+    .map_err(|e| CliError::new(Exit::Store, e.to_string()))?;
+    let name = c
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    let rec = discovery
+        .import_nmap(&xml, &name, &format!("cli:{who}"), Timestamp::now())
+        .map_err(|e| match e {
+            crate::discovery_service::DiscoveryError::BadImport(e) => CliError::new(
+                Exit::Usage,
+                format!("{}: {e}; nothing was imported", c.file.display()),
+            ),
+            other => CliError::new(Exit::Store, other.to_string()),
+        })?;
+    audit_cli(&accounts, "scan.import", &format!("{name}: {}", rec.summary))?;
+    println!("{name}: {}", rec.summary);
+    Ok(())
 }
 
 fn run_scan(c: ScanCmd) -> Result<(), CliError> {

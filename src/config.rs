@@ -55,6 +55,8 @@ pub struct RawConfig {
     pub store: RawStore,
     /// Diagnostic logging of the gatewatch process itself.
     pub log: RawLog,
+    /// Host discovery: passive sources (always on, send nothing) and scans (only when asked).
+    pub discovery: RawDiscovery,
     /// Passive packet capture.
     pub capture: RawCapture,
     /// Traffic summaries.
@@ -173,6 +175,55 @@ impl Default for RawLog {
         RawLog {
             level: "info".into(),
             target: "stderr".into(),
+        }
+    }
+}
+
+/// Host discovery: passive sources (always on, send nothing) and scans (only when asked).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDiscovery {
+    /// Learn hosts passively from the kernel's neighbour table (ARP/NDP), DHCP lease files and
+    /// Docker. Reads local state only; sends no packet.
+    pub passive: bool,
+    /// How often the passive sources are read.
+    pub poll_interval: String,
+    /// DHCP lease files to read (missing ones are skipped): dnsmasq (OpenWrt, Debian), ISC
+    /// dhcpd (pfSense), Kea memfile CSV. The format is recognised from the content.
+    pub lease_files: Vec<String>,
+    /// Docker Engine API socket; containers become hosts with source "docker". Empty: off.
+    pub docker_socket: String,
+    /// Scheduled scans, one per entry: "CIDR every DURATION" (at most every 10m) or
+    /// "CIDR daily HH:MM" (UTC), e.g. ["192.168.1.0/24 every 6h", "10.0.20.0/24 daily 03:30"].
+    /// Empty: gatewatch scans only when someone presses Scan or calls the API.
+    pub schedules: Vec<String>,
+    /// Scans running at the same time; more wait in a queue.
+    pub max_concurrent_scans: usize,
+    /// Allow scan targets outside private ranges (RFC 1918, ULA, loopback, link-local).
+    pub allow_public_targets: bool,
+    /// Port set of scans that do not name one: default (nmap top-100 + home/IoT ports + ports
+    /// named by service definitions), top100, top1000, all, or a list like "22,80,8000-8100".
+    pub default_ports: String,
+}
+
+impl Default for RawDiscovery {
+    fn default() -> Self {
+        RawDiscovery {
+            passive: true,
+            poll_interval: "60s".into(),
+            lease_files: [
+                "/tmp/dhcp.leases",
+                "/var/lib/misc/dnsmasq.leases",
+                "/var/db/dhcpd.leases",
+                "/var/lib/kea/kea-leases4.csv",
+            ]
+            .map(String::from)
+            .to_vec(),
+            docker_socket: "/var/run/docker.sock".into(),
+            schedules: Vec::new(),
+            max_concurrent_scans: 1,
+            allow_public_targets: false,
+            default_ports: "default".into(),
         }
     }
 }
@@ -402,6 +453,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
+    pub discovery: DiscoveryConfig,
     pub capture: CaptureConfig,
     pub traffic: TrafficSettings,
     pub geo: GeoConfig,
@@ -541,6 +593,37 @@ pub struct GeoConfig {
 pub struct StoreConfig {
     pub map_size: usize,
     pub max_map_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    pub passive: bool,
+    pub poll_interval: Duration,
+    pub lease_files: Vec<PathBuf>,
+    pub docker_socket: Option<PathBuf>,
+    pub schedules: Vec<crate::inventory::schedule::Schedule>,
+    pub max_concurrent_scans: usize,
+    pub allow_public_targets: bool,
+    /// As written (shown in forms); `default_port_list` is the expanded set.
+    pub default_ports: String,
+    pub default_port_list: Vec<u16>,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        let raw = RawDiscovery::default();
+        DiscoveryConfig {
+            passive: raw.passive,
+            poll_interval: Duration::from_secs(60),
+            lease_files: raw.lease_files.iter().map(PathBuf::from).collect(),
+            docker_socket: Some(PathBuf::from(raw.docker_socket)),
+            schedules: Vec::new(),
+            max_concurrent_scans: raw.max_concurrent_scans,
+            allow_public_targets: raw.allow_public_targets,
+            default_port_list: crate::discovery::ports::default_ports(),
+            default_ports: raw.default_ports,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -821,6 +904,34 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
             ))
         }
     };
+    let poll_interval = duration("discovery.poll_interval", &raw.discovery.poll_interval)?;
+    if poll_interval < Duration::from_secs(5) {
+        return Err(invalid("discovery.poll_interval", "must be at least 5s".into()));
+    }
+    let mut schedules = Vec::new();
+    for s in &raw.discovery.schedules {
+        let schedule =
+            crate::inventory::schedule::Schedule::parse(s).map_err(|m| invalid("discovery.schedules", m))?;
+        schedules.push(schedule);
+    }
+    let default_port_list = crate::discovery::ports::parse_port_spec(&raw.discovery.default_ports)
+        .map_err(|m| invalid("discovery.default_ports", m))?;
+    let discovery = DiscoveryConfig {
+        passive: raw.discovery.passive,
+        poll_interval,
+        lease_files: raw.discovery.lease_files.iter().map(PathBuf::from).collect(),
+        docker_socket: Some(raw.discovery.docker_socket.trim())
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+        schedules,
+        max_concurrent_scans: positive(
+            "discovery.max_concurrent_scans",
+            raw.discovery.max_concurrent_scans,
+        )?,
+        allow_public_targets: raw.discovery.allow_public_targets,
+        default_ports: raw.discovery.default_ports.clone(),
+        default_port_list,
+    };
     let capture = validate_capture(&raw.capture, &invalid, &duration)?;
     let traffic = validate_traffic(&raw.traffic, &invalid, &duration)?;
     let geo = validate_geo(&raw.geo, &invalid)?;
@@ -830,6 +941,7 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
         traffic,
         geo,
         data_dir: raw.data_dir.unwrap_or_else(default_data_dir),
+        discovery,
         syslog,
         web,
         auth,
@@ -1513,6 +1625,53 @@ mod tests {
     }
 
     #[test]
+    fn syslog_section_validates_with_key_and_line() {
+        let cfg = load_text("", &[], &Overrides::default()).unwrap();
+        assert_eq!(cfg.syslog.udp_listen, Some("0.0.0.0:5514".parse().unwrap()));
+        assert_eq!(cfg.syslog.tls_listen, Some("0.0.0.0:6514".parse().unwrap()));
+        assert!(cfg
+            .syslog
+            .allowed_senders
+            .iter()
+            .any(|n| n.contains(&"192.168.1.10".parse::<std::net::IpAddr>().unwrap())));
+        assert!(!cfg
+            .syslog
+            .allowed_senders
+            .iter()
+            .any(|n| n.contains(&"8.8.8.8".parse::<std::net::IpAddr>().unwrap())));
+        let off = load_text(
+            "[syslog]\nudp_listen = \"\"\n",
+            &[("GATEWATCH_SYSLOG_TLS_LISTEN", "")],
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!((off.syslog.udp_listen, off.syslog.tls_listen), (None, None));
+        assert!(off.syslog.tcp_listen.is_some());
+        for (text, key) in [
+            ("[syslog]\n\nudp_listen = \"5514\"\n", "syslog.udp_listen"),
+            (
+                "[syslog]\n\nallowed_senders = [\"lan\"]\n",
+                "syslog.allowed_senders",
+            ),
+            ("[syslog]\n\nmax_message_size = 10\n", "syslog.max_message_size"),
+            ("[syslog]\n\nretention_days = 0\n", "syslog.retention_days"),
+            (
+                "[syslog]\n\ntls_cert_file = \"/nonexistent.pem\"\n",
+                "syslog.tls_key_file",
+            ),
+        ] {
+            let err = load_text(text, &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(
+                err.contains("line 3") || key == "syslog.tls_key_file",
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_value_names_key_and_line() {
         let err = load_text(
             "\n[auth]\nsession_idle_timeout = \"30 parsecs\"\n",
@@ -1573,6 +1732,43 @@ mod tests {
             assert!(text.contains(&key.env_var()), "{} missing", key.env_var());
         }
         assert!(text.contains("[web]") && text.contains("[auth]"));
+        assert!(text.contains("[discovery]") && text.contains("GATEWATCH_DISCOVERY_SCHEDULES"));
+    }
+
+    #[test]
+    fn discovery_section_is_validated() {
+        let c = load_text("", &[], &Overrides::default()).unwrap();
+        assert!(c.discovery.passive);
+        assert_eq!(c.discovery.max_concurrent_scans, 1);
+        assert!(!c.discovery.allow_public_targets);
+        assert_eq!(c.discovery.lease_files.len(), 4);
+        let text = "[discovery]\nschedules = [\"192.168.1.0/24 every 6h\", \"10.0.20.0/24 daily 03:30\"]\ndocker_socket = \"\"\n";
+        let c = load_text(text, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.discovery.schedules.len(), 2);
+        assert_eq!(c.discovery.docker_socket, None);
+        let env = [("GATEWATCH_DISCOVERY_SCHEDULES", "10.0.0.0/24 every 1h")];
+        let c = load_text("", &env, &Overrides::default()).unwrap();
+        assert_eq!(c.discovery.schedules.len(), 1);
+        for (bad, key) in [
+            (
+                "[discovery]\nschedules = [\"10.0.0.0/24 hourly\"]\n",
+                "discovery.schedules",
+            ),
+            ("[discovery]\npoll_interval = \"1s\"\n", "discovery.poll_interval"),
+            (
+                "[discovery]\nmax_concurrent_scans = 0\n",
+                "discovery.max_concurrent_scans",
+            ),
+            (
+                "[discovery]\ndefault_ports = \"lots\"\n",
+                "discovery.default_ports",
+            ),
+        ] {
+            let err = load_text(bad, &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
       try { data = JSON.parse(ev.data); } catch (e) { return; }
       Object.keys(data).forEach(function (key) {
         root.querySelectorAll('[data-field="' + key + '"]').forEach(function (el) {
+          // A <progress> shows its value attribute, not its text.
+          if (el.tagName === "PROGRESS") { el.value = Number(data[key]) || 0; return; }
           if (el.textContent !== data[key]) el.textContent = data[key];
         });
       });

@@ -20,9 +20,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const DESKTOP: (u32, u32) = (1280, 900);
 const MOBILE: (u32, u32) = (390, 844);
 /// Every page in the navigation and the settings tabs, besides the dashboard.
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 11] = [
     "/traffic",
     "/hosts",
+    "/scans",
     "/logs",
     "/monitors",
     "/settings",
@@ -330,6 +331,100 @@ async fn browser_walkthrough() {
     }
 }
 
+/// Fills the inventory from real fixtures: the netlab's neighbour table, leases written by
+/// dnsmasq, ISC dhcpd and Kea, and the nmap report of loopback listeners.
+fn seed_inventory(server: &TestServer) {
+    use gatewatch::discovery::passive;
+    use gatewatch::inventory::sources;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    let read = |p: &str| std::fs::read_to_string(format!("{dir}{p}")).unwrap();
+    let t0 = gatewatch::model::Timestamp(0);
+    let d = &server.state.discovery;
+    let mut obs: Vec<_> = passive::parse_proc_net_arp(&read("passive/linux-proc-net-arp.txt"))
+        .items
+        .iter()
+        .map(sources::from_neighbour)
+        .collect();
+    for leases in [
+        passive::parse_dnsmasq_leases(&read("passive/dnsmasq.leases"), t0),
+        passive::parse_isc_dhcpd_leases(&read("passive/isc-dhcpd.leases"), t0),
+        passive::parse_kea_leases4(&read("passive/kea-leases4.csv"), t0),
+    ] {
+        obs.extend(leases.items.iter().map(sources::from_lease));
+    }
+    let earlier = gatewatch::model::Timestamp(server.now().as_millis() - 3 * 86_400_000);
+    d.observe_batch(obs, earlier).unwrap();
+    d.import_nmap(
+        &read("nmap/loopback-sV.xml"),
+        "loopback-sV.xml",
+        "admin",
+        server.now(),
+    )
+    .unwrap();
+}
+
+/// Hosts table → a host page → scans (with a live scan of a loopback listener).
+async fn hosts_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
+    let base = server.url.as_str();
+    seed_inventory(server);
+    // The router's own interfaces make the subnets list (reads local state only).
+    server.state.discovery.poll_passive().await;
+    visit(c, base, "/hosts").await?;
+    let rows = c.find_all(Locator::Css("table.hosts tbody tr")).await?.len();
+    ensure!(rows >= 20, "hosts table has {rows} rows");
+    full_page_screenshot(c, "hosts").await?;
+    type_into(c, "input[name=q]", "127.0.0.57").await?;
+    click(c, "form.filters button[type=submit]").await?;
+    wait_for_path(c, "/hosts").await?;
+    let rows = c.find_all(Locator::Css("table.hosts tbody tr")).await?.len();
+    ensure!(rows == 1, "search for 127.0.0.57 shows {rows} rows");
+    click(c, "table.hosts tbody tr a").await?;
+    let url = c.current_url().await?;
+    ensure!(url.path().starts_with("/hosts/"), "the host link went to {url}");
+    wait_for_path(c, url.path()).await?;
+    let text = body_text(c).await?;
+    ensure!(text.contains("OpenSSH 9.2p1"), "host page lacks the ssh product");
+    ensure!(
+        text.contains("MQTT broker"),
+        "host page lacks the matched service"
+    );
+    full_page_screenshot(c, "host").await?;
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    visit(c, base, "/hosts").await?;
+    full_page_screenshot(c, "hosts-mobile").await?;
+    c.goto(url.as_ref()).await?;
+    wait_for_path(c, url.path()).await?;
+    full_page_screenshot(c, "host-mobile").await?;
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+
+    // A scan from the form; its card updates over SSE until it is done.
+    let listener = tokio::net::TcpListener::bind("127.0.0.62:8123").await?;
+    let accept = tokio::spawn(async move {
+        loop {
+            let _ = listener.accept().await;
+        }
+    });
+    visit(c, base, "/scans").await?;
+    type_into(c, "#targets", "127.0.0.62").await?;
+    click(c, "form[action='/scans'] button[type=submit]").await?;
+    wait_for_path(c, "/scans").await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = body_text(c).await?;
+        if text.contains("127.0.0.62") && text.contains("1 hosts up") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the scan of 127.0.0.62 did not finish on the scans page: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await?;
+    }
+    full_page_screenshot(c, "scans").await?;
+    accept.abort();
+    Ok(())
+}
+
 async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     let base = server.url.as_str();
     ensure!(base.starts_with("https://"));
@@ -410,6 +505,8 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     );
     c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
 
+    logs_walkthrough(c, server).await?;
+
     for path in PAGES {
         visit(c, base, path).await?;
     }
@@ -453,6 +550,8 @@ async fn walkthrough(c: &Client, server: &TestServer) -> Result<()> {
         .await?;
     ensure!(secret.starts_with("gw_"), "token secret looks wrong: {secret:?}");
     screenshot(c, "tokens").await?;
+
+    hosts_walkthrough(c, server).await?;
 
     // Phone width: no page may scroll sideways (wide tables scroll inside their card).
     c.set_window_size(MOBILE.0, MOBILE.1).await?;
@@ -604,5 +703,138 @@ async fn traffic_page(c: &Client, base: &str) -> Result<()> {
         .await?;
     ensure!(tab == "Last hour", "range tab: {tab}");
     screenshot(c, "traffic-hour").await?;
+    Ok(())
+}
+
+/// The Logs page with the real receivers: stored firewall lines give the search, facets and
+/// chart something to show; a line sent over UDP must appear in the live tail.
+async fn logs_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let base = server.url.as_str();
+    let rx = SyslogReceivers::start(
+        server,
+        gatewatch::config::SyslogConfig {
+            rate_limit_per_sender: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Real firewall lines from the shared test data, over TCP.
+    let cases = std::fs::read_to_string("../shared/testdata/syslog/cases.jsonl")?;
+    let mut stream = Vec::new();
+    let mut n = 0u64;
+    for line in cases.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        if row["firewall"].is_null() {
+            continue;
+        }
+        if let Some(raw) = row["raw"].as_str() {
+            stream.extend_from_slice(format!("{} {raw}", raw.len()).as_bytes());
+            n += 1;
+        }
+    }
+    let mut tcp = tokio::net::TcpStream::connect(rx.tcp).await?;
+    tcp.write_all(&stream).await?;
+    tcp.shutdown().await?;
+    wait_flushed(server, n, 30).await;
+
+    visit(c, base, "/logs?action=block").await?;
+    ensure!(h1(c).await? == "Logs");
+    let facets = body_text(c).await?;
+    ensure!(
+        facets.contains("10.170.12.50"),
+        "top blocked sources miss 10.170.12.50"
+    );
+    let chart = c
+        .execute(
+            "return document.querySelector('.logchart canvas') !== null",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        chart == true,
+        "the pass/block chart did not render (uPlot, logs.js or CSP)"
+    );
+    full_page_screenshot(c, "logs-search").await?;
+
+    visit(c, base, "/logs").await?;
+    // The tail is connected when its status says Live.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = c
+            .execute(
+                "return document.querySelector('[data-tail-status]').textContent",
+                vec![],
+            )
+            .await?;
+        if status.as_str().is_some_and(|s| s.starts_with("Live")) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the live tail did not connect: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    type_into(c, "[data-tail-highlight]", "10.170.12.50").await?;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let marker = "browser-tail-marker-4242";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        udp.send_to(
+            format!("<13>1 2026-11-23T10:00:00Z router app - - - {marker}").as_bytes(),
+            rx.udp,
+        )?;
+        for raw in cases.lines().take(6) {
+            let row: serde_json::Value = serde_json::from_str(raw)?;
+            if let Some(r) = row["raw"].as_str() {
+                udp.send_to(r.as_bytes(), rx.udp)?;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let tail = c
+            .execute(
+                "return document.querySelector('[data-tail-rows]').textContent",
+                vec![],
+            )
+            .await?;
+        if tail.as_str().is_some_and(|t| t.contains(marker)) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "a line sent over UDP never reached the live tail"
+        );
+    }
+    let highlighted = c
+        .execute(
+            "return document.querySelectorAll('[data-tail-rows] tr.hl').length",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        highlighted.as_u64().unwrap_or(0) > 0,
+        "highlight marked no tail row"
+    );
+    screenshot(c, "logs-tail").await?;
+    c.set_window_size(MOBILE.0, MOBILE.1).await?;
+    c.refresh().await?;
+    wait_for_path(c, "/logs").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for raw in cases.lines().take(4) {
+        let row: serde_json::Value = serde_json::from_str(raw)?;
+        if let Some(r) = row["raw"].as_str() {
+            udp.send_to(r.as_bytes(), rx.udp)?;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    full_page_screenshot(c, "logs-mobile").await?;
+    ensure!(
+        !scrolls_sideways(c).await?,
+        "the Logs page scrolls sideways at {}px",
+        MOBILE.0
+    );
+    c.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+    rx.stop().await;
     Ok(())
 }

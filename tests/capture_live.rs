@@ -9,6 +9,7 @@
 //! The live tests need root (libpcap on `lo`, `setpriv`): they run when CI=true (and fail
 //! if they cannot) and skip with a message elsewhere.
 
+mod common;
 use gatewatch::capture::live::threads::run_session;
 use gatewatch::capture::{summarize_files_filtered, BpfFilter, CaptureSource, LiveOptions, LiveSource};
 use gatewatch::traffic::{Engine, TrafficConfig};
@@ -135,7 +136,7 @@ fn pcap_command_reports_the_filter() {
         .as_u64()
         .unwrap();
     let want_all = expected["packets"].as_u64().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let out = Command::new(common::gatewatch_bin())
         .args(["pcap", "--json", "-b", "udp"])
         .arg(&fixture)
         .output()
@@ -147,7 +148,7 @@ fn pcap_command_reports_the_filter() {
     assert_eq!(v["filter"]["matched"].as_u64(), Some(want_udp));
     assert_eq!(v["filter"]["rejected"].as_u64(), Some(want_all - want_udp));
 
-    let bad = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let bad = Command::new(common::gatewatch_bin())
         .args(["pcap", "-b", "udp port banana"])
         .arg(&fixture)
         .output()
@@ -250,7 +251,7 @@ fn session_with_no_traffic_stops_within_a_second() {
 
 /// Starts `gatewatch capture ARGS` and waits for its "capturing on" line.
 fn start_capture(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let mut child = Command::new(common::gatewatch_bin())
         .arg("capture")
         .args(args)
         .stdout(Stdio::piped())
@@ -353,7 +354,7 @@ fn without_capture_rights_the_error_says_what_to_do() {
             "--inh-caps=-all",
             "--",
         ])
-        .arg(env!("CARGO_BIN_EXE_gatewatch"))
+        .arg(common::gatewatch_bin())
         .args(["capture", "lo", "--seconds", "1"])
         .output()
         .expect("setpriv (util-linux) runs");
@@ -366,14 +367,14 @@ fn without_capture_rights_the_error_says_what_to_do() {
     );
     assert!(err.contains("setcap cap_net_raw,cap_net_admin=eip"), "{err}");
     assert!(
-        err.contains(env!("CARGO_BIN_EXE_gatewatch")),
+        err.contains(&*common::gatewatch_bin().to_string_lossy()),
         "the hint names the binary: {err}"
     );
 }
 
 #[test]
 fn unknown_interfaces_list_the_available_ones() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+    let out = Command::new(common::gatewatch_bin())
         .args(["capture", "gwlive-nosuch0", "--seconds", "1"])
         .output()
         .unwrap();
@@ -386,4 +387,44 @@ fn unknown_interfaces_list_the_available_ones() {
         .find(|i| i.loopback)
         .unwrap();
     assert!(err.contains(&lo.name), "the list names {}: {err}", lo.name);
+}
+
+#[test]
+fn windows_printed_with_a_period_add_up_to_what_was_sent() {
+    if !can_run_live() {
+        return;
+    }
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let filter = format!("udp dst port {port}");
+    let (mut child, mut err) = start_capture(&["lo", "--json", "--period", "1", "-b", &filter]);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Two bursts 1.2 s apart: they fall into different 1 s windows.
+    for burst in [40usize, 60] {
+        for _ in 0..burst {
+            sender.send_to(b"gatewatch", ("127.0.0.1", port)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    sigterm(&child);
+    let status = wait_within(&mut child, Duration::from_millis(1500));
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "exit {status:?}: {rest}");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let windows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(windows.len() >= 3, "two closed windows and the last one: {out}");
+    let total: u64 = windows.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
+    assert_eq!(total, 100);
+    // Bursts 1.2 s apart never share a 1 s window (a burst may straddle a boundary).
+    assert!(
+        windows.iter().all(|w| w["packets"].as_u64().unwrap() <= 60),
+        "{out}"
+    );
+    let last = windows.last().unwrap();
+    assert_eq!(last["capture"]["interfaces"][0]["packets"].as_u64(), Some(100));
+    assert!(windows[..windows.len() - 1]
+        .iter()
+        .all(|w| w.get("capture").is_none()));
 }

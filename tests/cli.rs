@@ -200,6 +200,8 @@ fn help_for_every_subcommand() {
         &["token", "revoke"],
         &["backup"],
         &["restore"],
+        &["import"],
+        &["import", "nmap"],
         &["version"],
     ];
     for sub in commands {
@@ -582,4 +584,30 @@ fn data_dir_flag_is_where_the_data_goes() {
         !env.path("gatewatch-data").exists(),
         "the default data dir was used"
     );
+}
+
+#[test]
+fn import_nmap_stores_hosts_and_refuses_bad_xml() {
+    let env = Env::new();
+    let bad = env.path("bad.xml");
+    std::fs::write(&bad, "<nmaprun><host>").unwrap();
+    env.run_data(&["import", "nmap", bad.to_str().unwrap()], None)
+        .expect(2)
+        .stderr_has("nothing was imported");
+    env.run_data(&["import", "nmap", "/no/such/file.xml"], None)
+        .expect(2)
+        .stderr_has("cannot read");
+    let xml = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nmap/loopback-sV.xml");
+    let r = env.run_data(&["import", "nmap", xml], None);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("imported 1 hosts and 4 open ports from nmap (1 new)"),
+        "{}",
+        r.stdout
+    );
+    // Importing again finds the same host: nothing new.
+    let r = env.run_data(&["import", "nmap", xml], None);
+    r.ok();
+    assert!(r.stdout.contains("(0 new)"), "{}", r.stdout);
 }

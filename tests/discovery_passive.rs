@@ -126,3 +126,37 @@ fn kea_leases_from_the_real_daemon() {
         .items
         .is_empty());
 }
+
+/// FreeBSD output in the format of arp(8)/ndp(8) (written by hand from their print
+/// formats; no FreeBSD machine was at hand to record one).
+#[test]
+fn freebsd_arp_and_ndp() {
+    let arp = parse_bsd_arp(&fixture("freebsd-arp-an.txt"));
+    assert_eq!(arp.skipped, 0);
+    assert_eq!(arp.items.len(), 5, "the incomplete entry is left out");
+    let printer = arp
+        .items
+        .iter()
+        .find(|n| n.ip.to_string() == "192.168.1.23")
+        .unwrap();
+    assert_eq!(printer.mac.to_string(), "3c:d9:2b:41:7e:02");
+    assert_eq!(printer.interface, "igb1");
+    assert!(arp.items.iter().any(|n| n.interface == "igb1.20"));
+    let ndp = parse_bsd_ndp(&fixture("freebsd-ndp-an.txt"));
+    assert_eq!(ndp.skipped, 0);
+    assert_eq!(ndp.items.len(), 4);
+    let ll = ndp
+        .items
+        .iter()
+        .find(|n| n.ip.to_string() == "fe80::3ed9:2bff:fe41:7e02")
+        .unwrap();
+    assert!(!ll.confirmed, "state S is stale");
+    assert!(
+        ndp.items
+            .iter()
+            .find(|n| n.ip.to_string() == "fd00:1::57")
+            .unwrap()
+            .confirmed
+    );
+    assert_eq!(parse_bsd_arp("garbage line here\n").skipped, 1);
+}

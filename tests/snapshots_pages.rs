@@ -90,6 +90,19 @@ async fn admin_pages() {
     snap(&s, &c, "/about", 200, "about").await;
     snap(&s, &c, "/api/docs", 200, "api_docs").await;
     snap(&s, &c, "/traffic", 200, "traffic").await;
+    snap(&s, &c, "/hosts", 200, "hosts_empty").await;
+    let xml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nmap/loopback-sV.xml"
+    ))
+    .unwrap();
+    s.state
+        .discovery
+        .import_nmap(&xml, "loopback-sV.xml", "admin", s.now())
+        .unwrap();
+    snap(&s, &c, "/hosts", 200, "hosts").await;
+    snap(&s, &c, "/hosts/1", 200, "host").await;
+    snap(&s, &c, "/scans", 200, "scans").await;
     s.stop().await;
 }
 

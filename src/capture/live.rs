@@ -329,6 +329,12 @@ mod tests {
     }
 
     #[test]
+    fn a_source_can_move_to_its_capture_thread() {
+        fn send<T: Send>() {}
+        send::<LiveSource>();
+    }
+
+    #[test]
     fn timevals_become_nanoseconds() {
         assert_eq!(timeval_nanos(2, 500_000), 2_500_000_000);
         assert_eq!(timeval_nanos(-1, 5), 5_000);

@@ -347,6 +347,73 @@ pub fn parse_kea_leases4(text: &str, now: Timestamp) -> Parsed<Lease> {
     out
 }
 
+/// FreeBSD/pfSense `arp -an`: `? (10.0.0.5) at 00:11:22:33:44:55 on em0 expires in 1199
+/// seconds [ethernet]`, or `permanent`; `(incomplete)` entries are not neighbours.
+pub fn parse_bsd_arp(text: &str) -> Parsed<Neighbour> {
+    let mut out = Parsed::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let ip = f
+            .get(1)
+            .and_then(|s| s.strip_prefix('(')?.strip_suffix(')'))
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        let (Some(ip), Some(&"at"), Some(mac_text), Some(&"on"), Some(dev)) =
+            (ip, f.get(2), f.get(3), f.get(4), f.get(5))
+        else {
+            out.skipped += 1;
+            continue;
+        };
+        if *mac_text == "(incomplete)" {
+            continue;
+        }
+        let Some(mac) = Mac::parse(mac_text) else {
+            out.skipped += 1;
+            continue;
+        };
+        out.items.push(Neighbour {
+            ip,
+            mac,
+            interface: dev.to_string(),
+            confirmed: !line.contains("expired"),
+        });
+    }
+    out
+}
+
+/// FreeBSD `ndp -an`: a header line, then `ADDRESS LLADDR NETIF EXPIRE STATE [FLAGS]`;
+/// link-local addresses carry `%ifname`. State R (reachable), D, P and permanent entries
+/// count as confirmed; S (stale) as cached; I (incomplete) entries are left out.
+pub fn parse_bsd_ndp(text: &str) -> Parsed<Neighbour> {
+    let mut out = Parsed::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first() == Some(&"Neighbor") {
+            continue;
+        }
+        let (Some(addr), Some(mac_text), Some(dev), Some(expire)) = (f.first(), f.get(1), f.get(2), f.get(3))
+        else {
+            out.skipped += 1;
+            continue;
+        };
+        if *mac_text == "(incomplete)" || f.get(4) == Some(&"I") {
+            continue;
+        }
+        let ip = addr.split('%').next().and_then(|a| a.parse::<IpAddr>().ok());
+        let (Some(ip), Some(mac)) = (ip, Mac::parse(mac_text)) else {
+            out.skipped += 1;
+            continue;
+        };
+        let state = f.get(4).copied().unwrap_or("");
+        out.items.push(Neighbour {
+            ip,
+            mac,
+            interface: dev.to_string(),
+            confirmed: *expire == "permanent" || matches!(state, "R" | "D" | "P"),
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

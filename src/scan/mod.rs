@@ -1,5 +1,6 @@
-//! Active scans (the I/O shell): TCP liveness and port scans, banner and protocol probes,
-//! MAC addresses from the kernel's neighbour table and names from reverse DNS.
+//! Active scans (the I/O shell): ARP/ICMP/TCP liveness (`liveness`), TCP port scans,
+//! banner and protocol probes (`probe`), UDP probes with mDNS and SSDP (`udp`), MACs and
+//! names; progress reports (`progress`) for the UI.
 //!
 //! Gentle by default: at most [`ScanOptions::per_host`] connections to one host at a time
 //! and [`ScanOptions::concurrency`] overall, and a host that drops everything costs only a

@@ -210,7 +210,14 @@ struct HubInner {
     history: VecDeque<RatePoint>,
     /// Closed windows of every source, newest last, at most `windows_kept` per source.
     recent: VecDeque<Arc<TrafficSummary>>,
+    /// Each source's IP → name table from DNS answers (by source index), for labels.
+    names: std::collections::HashMap<usize, Arc<NameMap>>,
+    /// Each source's slowest DNS transactions in the window in progress.
+    slow_dns: std::collections::HashMap<usize, Arc<Vec<crate::top::SlowRow>>>,
 }
+
+/// Addresses with the name DNS answers gave them.
+pub type NameMap = std::collections::HashMap<IpAddr, Arc<str>>;
 
 /// Why there are no sources, when there are none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -226,6 +233,8 @@ pub enum CaptureMode {
 pub struct TrafficHub {
     pub mode: CaptureMode,
     pub settings: TrafficSettings,
+    /// The geo/ASN databases the engines use, for pages that place addresses on a map.
+    pub geo: std::sync::OnceLock<Arc<crate::geo::GeoDb>>,
     inner: Mutex<HubInner>,
     summaries_sent: AtomicU64,
     summaries_dropped: AtomicU64,
@@ -265,6 +274,7 @@ impl TrafficHub {
         TrafficHub {
             mode,
             settings,
+            geo: std::sync::OnceLock::new(),
             inner: Mutex::new(HubInner::default()),
             summaries_sent: AtomicU64::new(0),
             summaries_dropped: AtomicU64::new(0),
@@ -282,6 +292,33 @@ impl TrafficHub {
     fn lock(&self) -> MutexGuard<'_, HubInner> {
         // A panicking capture thread must not take the web pages down with it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces one source's name table (the capture thread sends it with each snapshot).
+    fn publish_names(&self, idx: usize, names: NameMap) {
+        self.lock().names.insert(idx, Arc::new(names));
+    }
+
+    fn publish_slow_dns(&self, idx: usize, rows: Vec<crate::top::SlowRow>) {
+        self.lock().slow_dns.insert(idx, Arc::new(rows));
+    }
+
+    /// The slowest DNS transactions of every source's window in progress, slowest first.
+    pub fn slow_dns(&self) -> Vec<crate::top::SlowRow> {
+        let mut all: Vec<crate::top::SlowRow> = self
+            .lock()
+            .slow_dns
+            .values()
+            .flat_map(|v| v.iter().cloned())
+            .collect();
+        all.sort_by(|a, b| b.latency_us.cmp(&a.latency_us));
+        all.truncate(crate::traffic::dns_xact::XactStats::SLOWEST);
+        all
+    }
+
+    /// Every source's name table (usually one).
+    pub fn name_tables(&self) -> Vec<Arc<NameMap>> {
+        self.lock().names.values().cloned().collect()
     }
 
     fn set_notice(&self, msg: String) {
@@ -513,6 +550,9 @@ impl Sensor {
         let mut engine_cfg = engine_config(&settings);
         if mode != CaptureMode::Disabled {
             engine_cfg.geo = open_geo(&cfg.geo, &hub);
+            if let Some(g) = &engine_cfg.geo {
+                let _ = hub.geo.set(g.clone());
+            }
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<TrafficSummary>(SUMMARY_QUEUE);

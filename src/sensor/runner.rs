@@ -182,6 +182,9 @@ pub fn run(ctx: Context, open: Opener) {
         flow_rows(engine.flows(), &ctx.name)
     };
     let evicted = engine.flows().evicted;
+    ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
+    ctx.hub
+        .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let current = windows.current;
     let last = engine.finish();
     if let (Some(idx), true) = (current, last.packets > 0) {
@@ -238,6 +241,9 @@ fn publish(
         ctx.hub.publish_live(ctx.idx, Arc::new(s));
     }
     ctx.hub.record_rate(wall().as_secs(), pps, bps);
+    ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
+    ctx.hub
+        .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let flows = engine.flows();
     ctx.hub.update_source(ctx.idx, |s| {
         s.packets = packets;

@@ -103,7 +103,7 @@ pub fn inspect_backup(file: &Path) -> Result<BackupInfo, StoreError> {
     }
     let map_size = round_up(usize::try_from(meta.len()).unwrap_or(usize::MAX), page_size());
     let mut options = heed::EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(map_size).max_dbs(16);
+    options.map_size(map_size).max_dbs(64);
     // SAFETY: READ_ONLY maps the file without writing it; NO_LOCK is sound because nothing
     // else writes a backup file while we inspect it (it is not a live store's data.mdb, or
     // `restore` has checked the store is not in use).

@@ -325,7 +325,7 @@ fn sealed_ro<'t>(txn: &'t ReadTxn<'_>) -> &'t heed::RoTxn<'t> {
 
 fn open_env(dir: &Path, map_size: usize) -> Result<heed::Env<heed::WithoutTls>, StoreError> {
     let mut options = heed::EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(map_size).max_dbs(16);
+    options.map_size(map_size).max_dbs(64);
     // SAFETY: the data file is only modified through LMDB (this module), and LMDB's lock
     // file coordinates processes. heed refuses a second open of the same path in-process.
     let opened = unsafe { options.open(dir) };

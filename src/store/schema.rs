@@ -7,6 +7,7 @@
 use heed::types::Bytes;
 
 use super::table::{RawDb, Record, Table, TimeKey};
+use crate::inventory::{Host, HostEvent, ScanRecord};
 use crate::model::{ApiToken, AuditEntry, Role, Session, StoredLog, TrafficSummary, User};
 
 impl Record for User {
@@ -42,6 +43,20 @@ impl Record for TrafficSummary {
     const VERSION: u8 = 1;
 }
 
+impl Record for Host {
+    const VERSION: u8 = 1;
+}
+impl Record for HostEvent {
+    const VERSION: u8 = 1;
+}
+impl Record for ScanRecord {
+    const VERSION: u8 = 1;
+}
+/// Index values: a host id.
+impl Record for u64 {
+    const VERSION: u8 = 1;
+}
+
 /// Values of the `meta` table. The encoding of `U64` under [`super::SCHEMA_VERSION_KEY`] is
 /// frozen: every gatewatch version must be able to read it to refuse or migrate a store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +75,11 @@ pub(crate) const ROLES: &str = "roles";
 pub(crate) const SESSIONS: &str = "sessions";
 pub(crate) const API_TOKENS: &str = "api_tokens";
 pub(crate) const AUDIT: &str = "audit";
+pub(crate) const HOSTS: &str = "hosts";
+pub(crate) const HOST_MACS: &str = "host_macs";
+pub(crate) const HOST_IPS: &str = "host_ips";
+pub(crate) const HOST_EVENTS: &str = "host_events";
+pub(crate) const SCANS: &str = "scans";
 pub(crate) const TRAFFIC_MINUTES: &str = "traffic_minutes";
 pub(crate) const TRAFFIC_HOURS: &str = "traffic_hours";
 pub(crate) const LOG_EVENTS: &str = "log_events";
@@ -78,6 +98,15 @@ pub struct Tables {
     /// Key: the token's public id.
     pub api_tokens: Table<String, ApiToken>,
     pub audit: Table<TimeKey, AuditEntry>,
+    /// Key: host id. Services live inside their host's record.
+    pub hosts: Table<u64, Host>,
+    /// Key: MAC as `aa:bb:cc:dd:ee:ff`; value: host id.
+    pub host_macs: Table<String, u64>,
+    /// Key: address as text; value: host id.
+    pub host_ips: Table<String, u64>,
+    pub host_events: Table<TimeKey, HostEvent>,
+    /// Key: scan id (increasing, so the history is in start order).
+    pub scans: Table<u64, ScanRecord>,
     /// One summary per closed window and interface; key time: the window's start.
     pub traffic_minutes: Table<TimeKey, TrafficSummary>,
     /// Minutes rolled up per hour (all interfaces merged); key time: the hour's start.
@@ -99,6 +128,11 @@ impl Tables {
             sessions: Table::new(db(SESSIONS)?, SESSIONS),
             api_tokens: Table::new(db(API_TOKENS)?, API_TOKENS),
             audit: Table::new(db(AUDIT)?, AUDIT),
+            hosts: Table::new(db(HOSTS)?, HOSTS),
+            host_macs: Table::new(db(HOST_MACS)?, HOST_MACS),
+            host_ips: Table::new(db(HOST_IPS)?, HOST_IPS),
+            host_events: Table::new(db(HOST_EVENTS)?, HOST_EVENTS),
+            scans: Table::new(db(SCANS)?, SCANS),
             traffic_minutes: Table::new(db(TRAFFIC_MINUTES)?, TRAFFIC_MINUTES),
             traffic_hours: Table::new(db(TRAFFIC_HOURS)?, TRAFFIC_HOURS),
             log_events: Table::new(db(LOG_EVENTS)?, LOG_EVENTS),
@@ -107,7 +141,7 @@ impl Tables {
     }
 
     /// (name, raw database) of every table, for stats and emptiness checks.
-    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 10] {
+    pub(crate) fn raw_all(&self) -> [(&'static str, RawDb); 15] {
         [
             (self.meta.name(), self.meta.raw()),
             (self.users.name(), self.users.raw()),
@@ -115,6 +149,11 @@ impl Tables {
             (self.sessions.name(), self.sessions.raw()),
             (self.api_tokens.name(), self.api_tokens.raw()),
             (self.audit.name(), self.audit.raw()),
+            (self.hosts.name(), self.hosts.raw()),
+            (self.host_macs.name(), self.host_macs.raw()),
+            (self.host_ips.name(), self.host_ips.raw()),
+            (self.host_events.name(), self.host_events.raw()),
+            (self.scans.name(), self.scans.raw()),
             (self.traffic_minutes.name(), self.traffic_minutes.raw()),
             (self.traffic_hours.name(), self.traffic_hours.raw()),
             (self.log_events.name(), self.log_events.raw()),

@@ -21,9 +21,10 @@ struct XactKey {
     server: (IpAddr, u16),
 }
 
+/// A query waiting for its response. Its name is not kept: the response repeats the
+/// question, so a transaction's name is taken from there (no allocation per query).
 struct Pending {
     at: PacketTime,
-    qname: Option<Arc<str>>,
 }
 
 /// Which side of the transaction the router (host spec) is on.
@@ -102,10 +103,12 @@ impl Default for XactStats {
 impl XactStats {
     pub const SLOWEST: usize = 10;
 
+    fn is_slow_enough(&self, latency_us: u64) -> bool {
+        self.slowest.len() < Self::SLOWEST || self.slowest.last().is_some_and(|l| l.latency_us < latency_us)
+    }
+
     fn record_slow(&mut self, x: SlowXact) {
-        if self.slowest.len() == Self::SLOWEST
-            && self.slowest.last().is_some_and(|l| l.latency_us >= x.latency_us)
-        {
+        if !self.is_slow_enough(x.latency_us) {
             return;
         }
         let at = self.slowest.partition_point(|s| s.latency_us >= x.latency_us);
@@ -157,7 +160,7 @@ impl PendingQueries {
         self.map.is_empty()
     }
 
-    /// Accounts a DNS message sent from `src` to `dst`.
+    /// Accounts a DNS message sent from `src` to `dst`; `qname` is its first question.
     #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
@@ -190,13 +193,7 @@ impl PendingQueries {
                     stats.evicted += 1;
                 }
             }
-            self.map.insert(
-                key,
-                Pending {
-                    at: now,
-                    qname: qname.map(Arc::from),
-                },
-            );
+            self.map.insert(key, Pending { at: now });
             return;
         }
         let key = XactKey {
@@ -212,9 +209,12 @@ impl PendingQueries {
         let dir = XactDirection::of(spec, &dst.0, &src.0) as usize;
         stats.completed[dir] += 1;
         stats.latency_us[dir].add(latency_us);
+        if !stats.is_slow_enough(latency_us) {
+            return;
+        }
         stats.record_slow(SlowXact {
             latency_us,
-            qname: q.qname,
+            qname: qname.map(Arc::from),
             client: dst.0,
             server: src.0,
             at: q.at,
@@ -261,7 +261,7 @@ mod tests {
         );
         p.observe(&mut st, &spec, 7, true, router, lan, None, ms(3));
         p.observe(&mut st, &spec, 9, false, router, google, Some("b.example"), ms(4));
-        p.observe(&mut st, &spec, 9, true, google, router, None, ms(24));
+        p.observe(&mut st, &spec, 9, true, google, router, Some("b.example"), ms(24));
         p.observe(
             &mut st,
             &spec,

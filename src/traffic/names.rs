@@ -54,6 +54,11 @@ impl NameTable {
         self.map.is_empty()
     }
 
+    /// Every address with the name it was last given (expired ones go at the next sweep).
+    pub fn entries(&self) -> impl Iterator<Item = (IpAddr, Arc<str>)> + '_ {
+        self.map.iter().map(|(ip, e)| (*ip, e.name.clone()))
+    }
+
     /// The name of `ip` if an unexpired answer gave one.
     pub fn lookup(&self, ip: &IpAddr, now: PacketTime) -> Option<Arc<str>> {
         self.map

@@ -492,12 +492,20 @@ pub async fn settings(State(state): State<Arc<AppState>>) -> Json<Vec<Setting>> 
     paths(status, me, users_list, users_create, users_delete, roles_list, roles_update,
           tokens_list, tokens_create, tokens_delete, audit_list, settings,
           traffic::status, traffic::windows, traffic::summary, traffic::flows, traffic::host,
-          super::logs::api_search, super::logs::api_stats),
+          super::logs::api_search, super::logs::api_stats,
+          super::inventory_api::hosts_list, super::inventory_api::host_get,
+          super::inventory_api::host_delete, super::inventory_api::host_acknowledge,
+          super::inventory_api::host_merge, super::inventory_api::host_split,
+          super::inventory_api::subnets_list, super::inventory_api::scans_list,
+          super::inventory_api::scans_start, super::inventory_api::scan_get,
+          super::inventory_api::scan_cancel, super::inventory_api::import_nmap,
+          super::flowmap::api_map, super::flowmap::api_top),
     modifiers(&BearerAuth),
     tags((name = "system", description = "Process, store and configuration"),
          (name = "accounts", description = "Users, roles, tokens and the audit log"),
          (name = "traffic", description = "Capture status, traffic windows and history, flows, hosts"),
-         (name = "logs", description = "Received syslog and firewall lines: search and statistics; the live tail is the SSE stream /events/logs"))
+         (name = "logs", description = "Received syslog and firewall lines: search and statistics; the live tail is the SSE stream /events/logs"),
+         (name = "inventory", description = "Hosts, subnets, scans and imports"))
 )]
 pub struct ApiDoc;
 

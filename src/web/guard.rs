@@ -282,7 +282,8 @@ fn csrf_failed(is_api: bool) -> Response {
     )
 }
 
-/// Checks the CSRF token in the `x-csrf-token` header or the `csrf` form field; returns the
+/// Checks the CSRF token in the `x-csrf-token` header or the `csrf` form field (urlencoded or
+/// multipart); returns the
 /// request rebuilt with its body when it matches.
 async fn check_csrf(req: Request, expected: &str, limit: usize, is_api: bool) -> Result<Request, Response> {
     if let Some(given) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
@@ -292,22 +293,31 @@ async fn check_csrf(req: Request, expected: &str, limit: usize, is_api: bool) ->
             Err(csrf_failed(is_api))
         };
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or("")
+        .to_string();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    let is_multipart = content_type.starts_with("multipart/form-data");
+    if !is_form && !is_multipart {
         return Err(csrf_failed(is_api));
     }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response())?;
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
-    let ok = fields
-        .iter()
-        .any(|(k, v)| k == "csrf" && constant_time_eq(v, expected));
+    let ok = if is_multipart {
+        super::multipart::field(&content_type, &bytes, "csrf")
+            .and_then(|p| std::str::from_utf8(p.data).ok())
+            .is_some_and(|v| constant_time_eq(v, expected))
+    } else {
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        fields
+            .iter()
+            .any(|(k, v)| k == "csrf" && constant_time_eq(v, expected))
+    };
     if !ok {
         return Err(csrf_failed(is_api));
     }

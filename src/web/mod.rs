@@ -11,14 +11,20 @@
 //! - [`api`]: `/api/v1` JSON routes, one error shape, OpenAPI document and docs page.
 //! - [`sse`]: the one helper every live page uses for Server-Sent Events.
 //! - [`assets`]: static files embedded and pre-compressed at build time.
+//! - [`flowmap`]: the traffic world map, the flows view and their enriched-flows feed.
 //! - [`metrics`]: process facts and the Prometheus text endpoint.
+//! - [`multipart`]: one named part of a multipart/form-data body (uploads, their CSRF field).
+//! - [`inventory_api`]: `/api/v1` hosts, subnets, scans and imports.
 
 pub mod access;
 pub mod api;
 pub mod assets;
+pub mod flowmap;
 pub mod guard;
+pub mod inventory_api;
 pub mod logs;
 pub mod metrics;
+pub mod multipart;
 pub mod pages;
 pub mod server;
 pub mod sse;
@@ -58,6 +64,8 @@ pub struct AppState {
     pub metrics: metrics::HttpMetrics,
     pub shutdown: CancellationToken,
     pub clock: Clock,
+    /// Hosts, scans and the passive sources.
+    pub discovery: Arc<crate::discovery_service::Discovery>,
     /// Live traffic state shared by the capture threads (see [`crate::sensor`]).
     pub traffic: Arc<crate::sensor::TrafficHub>,
     /// The syslog receivers' counters, live tail and listener status.
@@ -90,7 +98,7 @@ pub async fn run(deps: WebDeps, shutdown: CancellationToken) {
 
 /// Every route, in one place. Access rules are in [`access::ROUTE_ACCESS`].
 pub fn routes() -> Routes<Arc<AppState>> {
-    use pages::{admin, auth, system};
+    use pages::{admin, auth, hosts, scans, system};
     Routes::new()
         .get("/healthz", system::healthz)
         .get("/static/{file}", assets::serve)
@@ -102,9 +110,25 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .post("/logout", auth::logout)
         .get("/", system::dashboard)
         .get("/events/dashboard", system::dashboard_events)
+        .get("/hosts", hosts::hosts_page)
+        .post("/hosts/bulk", hosts::hosts_bulk)
+        .get("/hosts/{id}", hosts::host_page)
+        .post("/hosts/{id}/acknowledge", hosts::host_acknowledge)
+        .post("/hosts/{id}/split", hosts::host_split)
+        .get("/scans", scans::scans_page)
+        .post("/scans", scans::scan_start)
+        .post("/scans/import", scans::scan_import)
+        .post("/scans/{id}/cancel", scans::scan_cancel)
+        .get("/events/scans/{id}", scans::scan_events)
         .get("/traffic", pages::traffic::page)
         .get("/events/traffic", pages::traffic::events)
-        .get("/hosts", system::hosts)
+        .get("/traffic/map", flowmap::map_page)
+        .get("/traffic/flows", flowmap::flows_page)
+        .get("/traffic/flows.csv", flowmap::export_csv)
+        .get("/traffic/flows.json", flowmap::export_json)
+        .get("/events/traffic/map", flowmap::events)
+        .get("/api/v1/traffic/map", flowmap::api_map)
+        .get("/api/v1/traffic/top", flowmap::api_top)
         .get("/logs", logs::logs_page)
         .get("/logs/export.csv", logs::export_csv)
         .get("/logs/export.json", logs::export_json)
@@ -137,6 +161,18 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .delete("/api/v1/tokens/{id}", api::tokens_delete)
         .get("/api/v1/audit", api::audit_list)
         .get("/api/v1/settings", api::settings)
+        .get("/api/v1/hosts", inventory_api::hosts_list)
+        .get("/api/v1/hosts/{id}", inventory_api::host_get)
+        .delete("/api/v1/hosts/{id}", inventory_api::host_delete)
+        .post("/api/v1/hosts/{id}/acknowledge", inventory_api::host_acknowledge)
+        .post("/api/v1/hosts/{id}/merge", inventory_api::host_merge)
+        .post("/api/v1/hosts/{id}/split", inventory_api::host_split)
+        .get("/api/v1/subnets", inventory_api::subnets_list)
+        .get("/api/v1/scans", inventory_api::scans_list)
+        .post("/api/v1/scans", inventory_api::scans_start)
+        .get("/api/v1/scans/{id}", inventory_api::scan_get)
+        .post("/api/v1/scans/{id}/cancel", inventory_api::scan_cancel)
+        .post("/api/v1/imports/nmap", inventory_api::import_nmap)
         .get("/api/v1/traffic/status", api::traffic::status)
         .get("/api/v1/traffic/windows", api::traffic::windows)
         .get("/api/v1/traffic/summary", api::traffic::summary)

@@ -65,6 +65,16 @@ impl TestServer {
         let clock = Arc::new(AtomicU64::new(T0));
         let c = clock.clone();
         let shutdown = CancellationToken::new();
+        let discovery = gatewatch::discovery_service::Discovery::open(
+            accounts.store().clone(),
+            cfg.discovery.clone(),
+            shutdown.clone(),
+            {
+                let c = clock.clone();
+                Arc::new(move || Timestamp(c.load(Ordering::SeqCst)))
+            },
+        )
+        .unwrap();
         let state = Arc::new(AppState {
             accounts,
             config: Arc::new(cfg),
@@ -79,6 +89,7 @@ impl TestServer {
             metrics: Default::default(),
             shutdown: shutdown.clone(),
             clock: Arc::new(move || Timestamp(c.load(Ordering::SeqCst))),
+            discovery,
             traffic: sensor.hub.clone(),
             logs: Default::default(),
         });
@@ -283,14 +294,6 @@ pub fn addr_of(server: &TestServer) -> String {
     server.url.rsplit("://").next().unwrap().to_string()
 }
 
-/// The gatewatch binary the process-level tests run: `$TEST_GATEWATCH_BIN` when set (CI points
-/// it at the static musl build from packaging/build.sh), else the one cargo built.
-pub fn gatewatch_bin() -> std::path::PathBuf {
-    std::env::var_os("TEST_GATEWATCH_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatewatch").into())
-}
-
 /// The real syslog receivers on loopback port 0, storing into a test server's store and
 /// counting into its hub (so its pages, API and /metrics see them).
 pub struct SyslogReceivers {
@@ -368,4 +371,12 @@ pub async fn wait_flushed(server: &TestServer, want: u64, secs: u64) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The gatewatch binary the process-level tests run: `$TEST_GATEWATCH_BIN` when set (CI points
+/// it at the static musl build from packaging/build.sh), else the one cargo built.
+pub fn gatewatch_bin() -> std::path::PathBuf {
+    std::env::var_os("TEST_GATEWATCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatewatch").into())
 }

@@ -5,9 +5,13 @@
 //! - [`system`]: dashboard, subsystem pages, settings, about, health.
 //! - [`traffic`]: the Traffic page (live chart, breakdowns, top lists, flows) and its SSE.
 //! - [`admin`]: users & roles, API tokens, audit log.
+//! - [`hosts`]: hosts table, subnets, host page.
+//! - [`scans`]: scan now, progress, history, nmap import.
 
 pub mod admin;
 pub mod auth;
+pub mod hosts;
+pub mod scans;
 pub mod system;
 pub mod traffic;
 

@@ -60,6 +60,8 @@ fn dashboard_fields(state: &AppState, traffic: bool) -> sse::Snapshot {
         ("audit", count("audit").to_string()),
         ("locked", state.accounts.locked_count(now).to_string()),
         ("requests", state.metrics.requests().to_string()),
+        ("hosts", state.discovery.counts().0.to_string()),
+        ("new_hosts", state.discovery.counts().1.to_string()),
         ("now", now.to_string()),
     ];
     // Only for users who may see traffic.
@@ -174,6 +176,16 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                     (fact("Audit entries", "audit", &fields))
                 }
             }
+            @if who.can(crate::model::Permission::ViewHosts) {
+                section.card {
+                    h2 { "Hosts" }
+                    dl.facts {
+                        (fact("Known hosts", "hosts", &fields))
+                        (fact("New devices", "new_hosts", &fields))
+                    }
+                    p { a href="/hosts" { "All hosts →" } " · " a href="/hosts?new=1" { "New devices →" } }
+                }
+            }
             section.card {
                 h2 { "Access" }
                 dl.facts {
@@ -192,6 +204,10 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
                     tbody {
                         tr { td { "Web UI and API" } td { span.badge.ok { "running" } } }
                         tr { td { a href="/traffic" { "Traffic capture" } } td { (capture_badge(&state)) } }
+                        tr { td { a href="/hosts" { "Passive discovery" } } td {
+                            @if state.discovery.config.passive { span.badge.ok { "running" } } @else { span.badge { "off" } }
+                        } }
+                        tr { td { a href="/logs" { "Syslog receiver" } } td { (syslog_badge(&state)) } }
                         @for name in SUBSYSTEMS {
                             tr { td { (name) } td { span.badge { "not enabled" } } }
                         }
@@ -203,8 +219,21 @@ pub async fn dashboard(State(state): State<Arc<AppState>>, Extension(who): Exten
     page(layout("Dashboard", Nav::Dashboard, &who, None, content))
 }
 
+/// "listening" when at least one syslog listener is bound, "off" when none is configured,
+/// "failed" when every configured one failed to bind.
+fn syslog_badge(state: &AppState) -> Markup {
+    let listeners = state.logs.listeners.lock().map(|l| l.clone()).unwrap_or_default();
+    if listeners.is_empty() {
+        html! { span.badge { "off" } }
+    } else if listeners.iter().any(|l| l.result.is_ok()) {
+        html! { span.badge.ok { "listening" } }
+    } else {
+        html! { span.badge.bad { "failed" } }
+    }
+}
+
 /// The engines that are not part of this build yet.
-const SUBSYSTEMS: [&str; 3] = ["Discovery", "Syslog receiver", "Monitors and alerts"];
+const SUBSYSTEMS: [&str; 1] = ["Monitors and alerts"];
 
 pub async fn dashboard_events(
     State(state): State<Arc<AppState>>,
@@ -227,16 +256,6 @@ fn subsystem_page(who: &Principal, nav: Nav, title: &str, what: &str, how: Marku
         },
     );
     page(layout(title, nav, who, None, content))
-}
-
-pub async fn hosts(Extension(who): Extension<Principal>) -> Response {
-    subsystem_page(
-        &who,
-        Nav::Hosts,
-        "Hosts",
-        "Hosts on the attached subnets, their services, vendors and names appear here.",
-        html! { p.muted { "No host has been learned yet: passive discovery and scans are not enabled on this instance. gatewatch never scans unless you ask it to." } },
-    )
 }
 
 pub async fn monitors(Extension(who): Extension<Principal>) -> Response {

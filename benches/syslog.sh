@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Syslog ingest: the same loggen load (RFC 5424, octet-counted over TCP; then UDP) sent to
+# `gatewatch serve` (parsing + indexing + LMDB) and to syslog-ng writing a file, in one run,
+# all on loopback. Prints msgs/s of each (time until the last message is stored / written),
+# UDP losses, the ratio, and the time of a search for one IP over 1 M stored events.
+# Needs: syslog-ng-core (loggen, syslog-ng), curl.
+# Usage: benches/syslog.sh [messages per TCP run, default 2000000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-2000000}
+NU=${NU:-500000}
+SIZE=${SIZE:-300}
+for t in loggen syslog-ng curl; do
+    command -v "$t" >/dev/null || { echo "needs $t: apt-get install -y syslog-ng-core curl" >&2; exit 1; }
+done
+cargo build --release --quiet --bin gatewatch --example log_search_bench
+BIN=target/release/gatewatch
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P_NG=$(port); P_NGU=$(port); P_GW=$(port); P_GWU=$(port)
+
+# syslog-ng: its own config, loopback ports, a file destination.
+cat > "$WORK/syslog-ng.conf" <<CONF
+@version: 3.38
+options { stats(freq(0)); log_fifo_size(1000000); flush_lines(1000); keep_hostname(yes); };
+source s_bench {
+    network(ip(127.0.0.1) port($P_NG) transport("tcp") flags(syslog-protocol) max-connections(16) log-iw-size(1000000));
+    network(ip(127.0.0.1) port($P_NGU) transport("udp") flags(syslog-protocol) so-rcvbuf(4194304));
+};
+destination d_file { file("$WORK/syslog-ng.out"); };
+log { source(s_bench); destination(d_file); };
+CONF
+syslog-ng -F --no-caps -f "$WORK/syslog-ng.conf" -p "$WORK/ng.pid" -R "$WORK/ng.persist" -c "$WORK/ng.ctl" >"$WORK/ng.log" 2>&1 &
+PIDS+=($!)
+
+# gatewatch: a temp data dir, plain HTTP on loopback, syslog on loopback, no rate limit.
+export GATEWATCH_SYSLOG_TCP_LISTEN=127.0.0.1:$P_GW GATEWATCH_SYSLOG_UDP_LISTEN=127.0.0.1:$P_GWU \
+    GATEWATCH_SYSLOG_TLS_LISTEN= GATEWATCH_SYSLOG_RATE_LIMIT_PER_SENDER=0 GATEWATCH_LOG_LEVEL=warn
+TOKEN=$("$BIN" token create --name bench --role viewer --data-dir "$WORK/gw" | grep -o 'gwt_[A-Za-z0-9_]*' | head -1 || true)
+[ -n "$TOKEN" ] || TOKEN=$("$BIN" token create --name bench2 --role viewer --data-dir "$WORK/gw" | tail -1 | tr -d ' ')
+"$BIN" serve --data-dir "$WORK/gw" --listen 127.0.0.1:0 --http >"$WORK/gw.out" 2>"$WORK/gw.err" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "listening on http" "$WORK/gw.out" 2>/dev/null && break; sleep 0.1; done
+URL=$(grep -o 'http://[0-9.:]*/' "$WORK/gw.out" | head -1)
+sleep 0.5
+
+gw_flushed() { curl -s -H "Authorization: Bearer $TOKEN" "${URL}metrics" | awk '/^gatewatch_syslog_flushed_total/ {print int($2)}'; }
+gw_metric() { curl -s -H "Authorization: Bearer $TOKEN" "${URL}metrics" | awk -v m="$1" '$1 == m {print int($2)}'; }
+ng_lines() { [ -f "$WORK/syslog-ng.out" ] && wc -l < "$WORK/syslog-ng.out" || echo 0; }
+now() { date +%s.%N; }
+
+# Sends with loggen, then waits until `count` reaches base+want or stops moving for 3 s.
+# Prints "seconds delivered".
+run() {
+    local count=$1 base=$2 want=$3; shift 3
+    local t0 last=-1 same=0 c t_last
+    t0=$(now); t_last=$t0
+    "$@" >/dev/null 2>&1 &
+    local lg=$!
+    while :; do
+        sleep 0.05
+        c=$(( $($count) - base ))
+        if [ "$c" != "$last" ]; then last=$c; t_last=$(now); same=0; else same=$((same + 1)); fi
+        [ "$c" -ge "$want" ] && break
+        if ! kill -0 $lg 2>/dev/null && [ $same -ge 60 ]; then break; fi
+    done
+    wait $lg 2>/dev/null || true
+    python3 -c "print($t_last - $t0, $last)"
+}
+
+echo "load: loggen, RFC 5424 ($SIZE bytes), $N messages over TCP (octet counting, 4 connections), then $NU over UDP"
+LG_TCP=(loggen --inet --stream --syslog-proto --size "$SIZE" --active-connections 4 --number $((N / 4)) --rate 10000000 -Q 127.0.0.1)
+read -r T_GW C_GW < <(run gw_flushed 0 "$N" "${LG_TCP[@]}" "$P_GW")
+read -r T_NG C_NG < <(run ng_lines 0 "$N" "${LG_TCP[@]}" "$P_NG")
+
+LG_UDP=(loggen --inet --dgram --syslog-proto --size "$SIZE" --number "$NU" --rate 200000 -Q 127.0.0.1)
+GW_BASE=$(gw_flushed); NG_BASE=$(ng_lines)
+read -r TU_GW CU_GW < <(run gw_flushed "$GW_BASE" "$NU" "${LG_UDP[@]}" "$P_GWU")
+read -r TU_NG CU_NG < <(run ng_lines "$NG_BASE" "$NU" "${LG_UDP[@]}" "$P_NGU")
+LOSS_GW=$(gw_metric gatewatch_syslog_udp_overflows_total)
+
+python3 - "$N" "$T_GW" "$C_GW" "$T_NG" "$C_NG" "$NU" "$TU_GW" "$CU_GW" "$TU_NG" "$CU_NG" "$LOSS_GW" <<'PY'
+import sys
+a = sys.argv[1:]
+n, tgw, cgw, tng, cng = int(a[0]), float(a[1]), int(a[2]), float(a[3]), int(a[4])
+nu, tugw, cugw, tung, cung, loss = int(a[5]), float(a[6]), int(a[7]), float(a[8]), int(a[9]), int(a[10])
+gw, ng = cgw / tgw, cng / tng
+print(f"TCP  gatewatch (parse+index+LMDB) {cgw:>9} msgs in {tgw:6.2f} s = {gw:>9.0f} msgs/s")
+print(f"TCP  syslog-ng (file)              {cng:>9} msgs in {tng:6.2f} s = {ng:>9.0f} msgs/s")
+print(f"TCP  ratio gatewatch / syslog-ng = {gw / ng:.2f}x")
+print(f"UDP  gatewatch stored {cugw}/{nu} ({loss} counted as kernel receive-queue losses) in {tugw:.2f} s = {cugw / tugw:.0f} msgs/s")
+print(f"UDP  syslog-ng wrote  {cung}/{nu} in {tung:.2f} s = {cung / tung:.0f} msgs/s")
+PY
+
+echo "search:"
+target/release/examples/log_search_bench 1000000

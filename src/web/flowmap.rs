@@ -1,0 +1,975 @@
+//! The flows people look at rather than read: the world map (`/traffic/map`, drawn by
+//! `static/map.js`), the flows view (`/traffic/flows`, sortable, CSV/JSON export), the
+//! enriched-flows API and the SSE feed the map animates from.
+//!
+//! A flow here is the sensor's [`FlowRow`] seen from the local side: which end is ours, the
+//! names DNS answers gave both ends, where the remote end is (geo/ASN; private remote
+//! addresses are at the home location) and what kind of device the local end looks like.
+//!
+//! Must not: read packets or keep state of its own (everything comes from the
+//! [`crate::sensor::TrafficHub`] per request), or open the geo databases (the sensor does).
+
+use super::pages::{layout, page, url_encode, Nav};
+use super::AppState;
+use crate::accounts::Principal;
+use crate::geo::is_local;
+use crate::sensor::{FlowFilter, FlowRow, FlowSort, NameMap, TrafficHub};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use maud::{html, Markup};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Flows fetched from the capture threads for one map update or table (largest first).
+pub const MAX_FLOWS: usize = 5000;
+/// How often the map's SSE feed sends the flows.
+const MAP_PERIOD: Duration = Duration::from_secs(2);
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the local end of a flow looks like, guessed from its name (DHCP host name or DNS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Iphone,
+    Android,
+    Windows,
+    Macos,
+    Linux,
+    Iot,
+    Unknown,
+}
+
+impl DeviceKind {
+    pub const ALL: [DeviceKind; 7] = [
+        DeviceKind::Iphone,
+        DeviceKind::Android,
+        DeviceKind::Windows,
+        DeviceKind::Macos,
+        DeviceKind::Linux,
+        DeviceKind::Iot,
+        DeviceKind::Unknown,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DeviceKind::Iphone => "iPhone / iPad",
+            DeviceKind::Android => "Android",
+            DeviceKind::Windows => "Windows",
+            DeviceKind::Macos => "macOS",
+            DeviceKind::Linux => "Linux",
+            DeviceKind::Iot => "IoT",
+            DeviceKind::Unknown => "Unknown",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            DeviceKind::Iphone => "iphone",
+            DeviceKind::Android => "android",
+            DeviceKind::Windows => "windows",
+            DeviceKind::Macos => "macos",
+            DeviceKind::Linux => "linux",
+            DeviceKind::Iot => "iot",
+            DeviceKind::Unknown => "unknown",
+        }
+    }
+
+    /// Guesses from any hint about the device: host name, DHCP vendor class (e.g.
+    /// `MSFT 5.0`, `android-dhcp-13`, `udhcp 1.36`) or MAC vendor (e.g. `Apple, Inc.`).
+    /// The first hint that says something wins.
+    pub fn guess<'a>(hints: impl IntoIterator<Item = &'a str>) -> DeviceKind {
+        hints
+            .into_iter()
+            .map(Self::guess_one)
+            .find(|k| *k != DeviceKind::Unknown)
+            .unwrap_or(DeviceKind::Unknown)
+    }
+
+    fn guess_one(hint: &str) -> DeviceKind {
+        let h = hint.to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| h.contains(w));
+        if has(&["iphone", "ipad", "ipod", "ios-"]) {
+            DeviceKind::Iphone
+        } else if has(&[
+            "android", "galaxy", "pixel", "oneplus", "xiaomi", "redmi", "huawei",
+        ]) {
+            DeviceKind::Android
+        } else if has(&[
+            "msft",
+            "windows",
+            "desktop-",
+            "laptop-",
+            "win10",
+            "win11",
+            "microsoft",
+        ]) {
+            DeviceKind::Windows
+        } else if has(&["macbook", "imac", "mac-mini", "macmini", "macpro", "apple"]) {
+            DeviceKind::Macos
+        } else if has(&[
+            "esp32",
+            "esp8266",
+            "espressif",
+            "tasmota",
+            "shelly",
+            "sonoff",
+            "tuya",
+            "hue",
+            "nest",
+            "ring-",
+            "roku",
+            "chromecast",
+            "sonos",
+            "camera",
+            "cam-",
+            "printer",
+            "tplink",
+            "tp-link",
+            "wemo",
+            "echo",
+            "alexa",
+            "amazon",
+            "raspberrypi",
+            "udhcp",
+        ]) {
+            DeviceKind::Iot
+        } else if has(&[
+            "linux", "ubuntu", "debian", "fedora", "arch", "centos", "dhcpcd", "nixos",
+        ]) {
+            DeviceKind::Linux
+        } else {
+            DeviceKind::Unknown
+        }
+    }
+}
+
+/// A flow seen from the local side, with names, geo and the device guess.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MapFlow {
+    /// Capture source (interface or replayed file).
+    pub source: String,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub proto: u8,
+    pub local: String,
+    pub local_port: u16,
+    pub local_name: Option<String>,
+    pub remote: String,
+    pub remote_port: u16,
+    pub remote_name: Option<String>,
+    /// The remote address is private/local: it is drawn at the home location.
+    pub remote_private: bool,
+    pub country: Option<String>,
+    pub country_name: Option<String>,
+    pub city: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub asn: Option<u32>,
+    pub as_org: Option<String>,
+    pub device: DeviceKind,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub packets_in: u64,
+    /// Unix milliseconds (packet time).
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+}
+
+impl MapFlow {
+    pub fn bytes(&self) -> u64 {
+        self.bytes_out + self.bytes_in
+    }
+    pub fn packets(&self) -> u64 {
+        self.packets_out + self.packets_in
+    }
+    pub fn duration_ms(&self) -> u64 {
+        self.last_seen_ms.saturating_sub(self.first_seen_ms)
+    }
+    pub fn proto_name(&self) -> String {
+        proto_name(self.proto)
+    }
+}
+
+pub fn proto_name(p: u8) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        n => n.to_string(),
+    }
+}
+
+fn name_of(tables: &[Arc<NameMap>], ip: &IpAddr) -> Option<String> {
+    tables.iter().find_map(|t| t.get(ip)).map(|n| n.to_string())
+}
+
+/// Turns a sensor flow into a map flow: the local end is the private one.
+pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow {
+    let a: Option<IpAddr> = r.a.parse().ok();
+    let b: Option<IpAddr> = r.b.parse().ok();
+    let a_local = a.as_ref().is_some_and(is_local);
+    let b_local = b.as_ref().is_some_and(is_local);
+    // Between two local (or two remote) ends, the client is ours: the higher, ephemeral port.
+    let a_is_local = if a_local != b_local {
+        a_local
+    } else {
+        r.a_port >= r.b_port
+    };
+    let (local, lport, remote, rport) = if a_is_local {
+        (a, r.a_port, b, r.b_port)
+    } else {
+        (b, r.b_port, a, r.a_port)
+    };
+    let (out_b, in_b, out_p, in_p) = if a_is_local {
+        (r.bytes_ab, r.bytes_ba, r.packets_ab, r.packets_ba)
+    } else {
+        (r.bytes_ba, r.bytes_ab, r.packets_ba, r.packets_ab)
+    };
+    let local_name = local.as_ref().and_then(|ip| name_of(names, ip));
+    let remote_name = remote.as_ref().and_then(|ip| name_of(names, ip));
+    let geo = match (hub.geo.get(), remote) {
+        (Some(db), Some(ip)) if !ip.is_multicast() => Some(db.lookup(ip)),
+        _ => None,
+    };
+    let s = |v: &Option<Arc<str>>| v.as_ref().map(|x| x.to_string());
+    let device = DeviceKind::guess(local_name.as_deref());
+    MapFlow {
+        source: r.source.clone(),
+        proto: r.proto,
+        local: local.map(|i| i.to_string()).unwrap_or_else(|| r.a.clone()),
+        local_port: lport,
+        local_name,
+        remote: remote.map(|i| i.to_string()).unwrap_or_else(|| r.b.clone()),
+        remote_port: rport,
+        remote_name,
+        // Multicast and broadcast never leave the site either.
+        remote_private: remote
+            .as_ref()
+            .is_some_and(|ip| is_local(ip) || ip.is_multicast()),
+        country: geo.as_ref().and_then(|g| s(&g.country_iso)),
+        country_name: geo.as_ref().and_then(|g| s(&g.country_name)),
+        city: geo.as_ref().and_then(|g| s(&g.city)),
+        lat: geo.as_ref().and_then(|g| g.latitude),
+        lon: geo.as_ref().and_then(|g| g.longitude),
+        asn: geo.as_ref().and_then(|g| g.asn),
+        as_org: geo.as_ref().and_then(|g| s(&g.as_org)),
+        device,
+        bytes_out: out_b,
+        bytes_in: in_b,
+        packets_out: out_p,
+        packets_in: in_p,
+        first_seen_ms: r.first_seen_ms,
+        last_seen_ms: r.last_seen_ms,
+    }
+}
+
+/// The filters of the map and the flows view (all optional, all must match).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MapFilter {
+    /// Part of either address.
+    pub ip: Option<String>,
+    /// Either port.
+    pub port: Option<String>,
+    /// Part of either name (from DNS answers).
+    pub host: Option<String>,
+    /// Capture source (interface) name.
+    pub iface: Option<String>,
+    /// Mean packet length in bytes: `N` (at least N) or `N-M`.
+    pub len: Option<String>,
+    /// `tcp`, `udp`, `icmp`, `icmpv6` or a protocol number.
+    pub proto: Option<String>,
+    /// Table sort column and direction (`asc`/`desc`).
+    pub sort: Option<String>,
+    pub dir: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl MapFilter {
+    /// Why a filter value is not understood, if one is not.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(p) = nonempty(&self.port) {
+            p.parse::<u16>()
+                .map_err(|_| format!("port: {p:?} is not a port number"))?;
+        }
+        if let Some(l) = nonempty(&self.len) {
+            parse_len(l).ok_or_else(|| format!("packet length: {l:?} is not N or N-M"))?;
+        }
+        if let Some(p) = nonempty(&self.proto) {
+            parse_proto(p)
+                .ok_or_else(|| format!("protocol: {p:?} is not tcp, udp, icmp, icmpv6 or a number"))?;
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, f: &MapFlow) -> bool {
+        let lower = |s: &str| s.to_ascii_lowercase();
+        if let Some(ip) = nonempty(&self.ip) {
+            if !f.local.contains(ip) && !f.remote.contains(ip) {
+                return false;
+            }
+        }
+        if let Some(p) = nonempty(&self.port).and_then(|p| p.parse::<u16>().ok()) {
+            if f.local_port != p && f.remote_port != p {
+                return false;
+            }
+        }
+        if let Some(h) = nonempty(&self.host).map(lower) {
+            let hit = |n: &Option<String>| n.as_deref().is_some_and(|n| lower(n).contains(&h));
+            if !hit(&f.local_name) && !hit(&f.remote_name) {
+                return false;
+            }
+        }
+        if let Some(i) = nonempty(&self.iface) {
+            if f.source != i {
+                return false;
+            }
+        }
+        if let Some((lo, hi)) = nonempty(&self.len).and_then(parse_len) {
+            let mean = f.bytes().checked_div(f.packets()).unwrap_or(0);
+            if mean < lo || mean > hi {
+                return false;
+            }
+        }
+        if let Some(p) = nonempty(&self.proto).and_then(parse_proto) {
+            if f.proto != p {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn sort_key(&self) -> (&str, bool) {
+        let col = nonempty(&self.sort).unwrap_or("bytes");
+        let asc = nonempty(&self.dir) == Some("asc");
+        (col, asc)
+    }
+
+    pub fn sort(&self, rows: &mut [MapFlow]) {
+        let (col, asc) = self.sort_key();
+        rows.sort_by(|x, y| {
+            let o = match col {
+                "local" => sortable_ip(&x.local).cmp(&sortable_ip(&y.local)),
+                "remote" => sortable_ip(&x.remote).cmp(&sortable_ip(&y.remote)),
+                "name" => x.remote_name.cmp(&y.remote_name),
+                "country" => x.country.cmp(&y.country),
+                "asn" => x.asn.cmp(&y.asn),
+                "proto" => x.proto.cmp(&y.proto),
+                "out" => x.bytes_out.cmp(&y.bytes_out),
+                "in" => x.bytes_in.cmp(&y.bytes_in),
+                "packets" => x.packets().cmp(&y.packets()),
+                "duration" => x.duration_ms().cmp(&y.duration_ms()),
+                "last" => x.last_seen_ms.cmp(&y.last_seen_ms),
+                _ => x.bytes().cmp(&y.bytes()),
+            };
+            if asc {
+                o
+            } else {
+                o.reverse()
+            }
+        });
+    }
+
+    /// The filter as a query string (without sort), for links and exports.
+    pub fn query(&self) -> String {
+        let pairs = [
+            ("ip", &self.ip),
+            ("port", &self.port),
+            ("host", &self.host),
+            ("iface", &self.iface),
+            ("len", &self.len),
+            ("proto", &self.proto),
+        ];
+        pairs
+            .iter()
+            .filter_map(|(k, v)| nonempty(v).map(|v| format!("{k}={}", url_encode(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn sortable_ip(s: &str) -> Option<IpAddr> {
+    s.parse().ok()
+}
+
+fn parse_len(s: &str) -> Option<(u64, u64)> {
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+            (a <= b).then_some((a, b))
+        }
+        None => Some((s.parse().ok()?, u64::MAX)),
+    }
+}
+
+fn parse_proto(s: &str) -> Option<u8> {
+    match s.to_ascii_lowercase().as_str() {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        "icmpv6" => Some(58),
+        n => n.parse().ok(),
+    }
+}
+
+/// The home location the arcs start from: the configured one, else the geo database's.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct Home {
+    pub lat: f64,
+    pub lon: f64,
+    /// False when no home location is configured (the arcs start at 0°, 0°).
+    pub configured: bool,
+}
+
+fn home(state: &AppState) -> Home {
+    match state.config.geo.home_location {
+        Some((lat, lon)) => Home {
+            lat,
+            lon,
+            configured: true,
+        },
+        None => Home {
+            lat: 0.0,
+            lon: 0.0,
+            configured: false,
+        },
+    }
+}
+
+/// One map update: where home is and the flows.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MapFeed {
+    pub home: Home,
+    /// False when no geo database is configured (every remote end is drawn at home).
+    pub geo: bool,
+    /// Capture sources, for the interface filter.
+    pub sources: Vec<String>,
+    pub flows: Vec<MapFlow>,
+}
+
+/// Every active flow (up to [`MAX_FLOWS`], largest first), enriched.
+pub async fn map_flows(state: &AppState) -> Vec<MapFlow> {
+    let hub = &state.traffic;
+    let filter = FlowFilter {
+        limit: MAX_FLOWS,
+        sort: FlowSort::Bytes,
+        ..FlowFilter::default()
+    };
+    let rows = hub.flows(&filter, QUERY_TIMEOUT).await;
+    let names = hub.name_tables();
+    rows.iter().map(|r| enrich(hub, &names, r)).collect()
+}
+
+async fn feed(state: &AppState) -> MapFeed {
+    MapFeed {
+        home: home(state),
+        geo: state.traffic.geo.get().is_some(),
+        sources: state
+            .traffic
+            .status()
+            .sources
+            .into_iter()
+            .map(|s| s.name)
+            .collect(),
+        flows: map_flows(state).await,
+    }
+}
+
+/// Active flows with names, geo, ASN and the device guess, filtered and sorted.
+#[utoipa::path(get, path = "/api/v1/traffic/map", tag = "traffic", params(MapFilter),
+    responses((status = 200, body = MapFeed), (status = 400, body = super::api::ApiError)))]
+pub async fn api_map(State(state): State<Arc<AppState>>, Query(f): Query<MapFilter>) -> Response {
+    if let Err(e) = f.check() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "bad_request", "message": e})),
+        )
+            .into_response();
+    }
+    let mut body = feed(&state).await;
+    body.flows.retain(|x| f.matches(x));
+    f.sort(&mut body.flows);
+    Json(body).into_response()
+}
+
+/// What `gatewatch top --url` shows: the windows in progress merged (or, once every source
+/// has ended, the closed ones still in memory), the last two minutes of rates and the slowest DNS
+/// transactions.
+#[utoipa::path(get, path = "/api/v1/traffic/top", tag = "traffic",
+    responses((status = 200, body = crate::top::TopView)))]
+pub async fn api_top(State(state): State<Arc<AppState>>) -> Json<crate::top::TopView> {
+    let hub = &state.traffic;
+    // Once every source has ended (a replay), the windows it left, merged: the whole file.
+    let summary = hub.live_merged().unwrap_or_else(|| {
+        let mut m = crate::model::TrafficSummary::default();
+        for w in hub.recent_windows() {
+            m.merge(&w);
+        }
+        m
+    });
+    let rates = hub
+        .rate_history()
+        .iter()
+        .map(|r| crate::top::RateSample {
+            t: r.t,
+            pps: r.pps,
+            bps: r.bps,
+        })
+        .collect();
+    let status = hub.status();
+    let mut view = crate::top::TopView::new(&summary, rates, hub.slow_dns());
+    view.drops = status
+        .sources
+        .iter()
+        .map(|s| s.dropped_kernel + s.dropped_interface)
+        .sum();
+    view.finished = !status.sources.is_empty()
+        && status.sources.iter().all(|s| {
+            !matches!(
+                s.state,
+                crate::sensor::SourceState::Running | crate::sensor::SourceState::Starting
+            )
+        });
+    if view.source.is_empty() {
+        view.source = status
+            .sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    Json(view)
+}
+
+/// The map's live feed: `event: flows` with a [`MapFeed`] every two seconds (the page
+/// filters; a paused page ignores them).
+pub async fn events(State(state): State<Arc<AppState>>) -> Response {
+    let shutdown = state.shutdown.clone();
+    let stream = futures_util::stream::unfold((true, state), move |(first, state)| {
+        let shutdown = shutdown.clone();
+        async move {
+            if !first {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(MAP_PERIOD) => {}
+                }
+            }
+            let body = feed(&state).await;
+            let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
+            let ev: Result<Event, std::convert::Infallible> = Ok(Event::default().event("flows").data(data));
+            Some((ev, (false, state)))
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+fn filter_form(action: &str, f: &MapFilter, with_sort: bool) -> Markup {
+    let v = |x: &Option<String>| x.clone().unwrap_or_default();
+    html! {
+        form.row.filters #map-filters method="get" action=(action) {
+            label { "IP " input type="text" name="ip" value=(v(&f.ip)) size="15" placeholder="address"; }
+            label { "Port " input type="text" name="port" value=(v(&f.port)) size="5" inputmode="numeric"; }
+            label { "Host " input type="text" name="host" value=(v(&f.host)) size="14" placeholder="name part"; }
+            label { "Interface " input type="text" name="iface" value=(v(&f.iface)) size="8"; }
+            label title="mean packet length in bytes: N (at least) or N-M" { "Pkt length " input type="text" name="len" value=(v(&f.len)) size="8" placeholder="N or N-M"; }
+            label { "Protocol "
+                select name="proto" {
+                    @for (val, text) in [("", "any"), ("tcp", "TCP"), ("udp", "UDP"), ("icmp", "ICMP"), ("icmpv6", "ICMPv6")] {
+                        option value=(val) selected[v(&f.proto) == val] { (text) }
+                    }
+                }
+            }
+            @if with_sort {
+                @if let Some(s) = nonempty(&f.sort) { input type="hidden" name="sort" value=(s); }
+                @if let Some(d) = nonempty(&f.dir) { input type="hidden" name="dir" value=(d); }
+            }
+            button type="submit" { "Filter" }
+            a href=(action) { "Clear" }
+        }
+    }
+}
+
+/// `/traffic/map`: the canvas, legend, filters, pause and the side list; `static/map.js`
+/// draws (without JavaScript the page links to the flows view).
+pub async fn map_page(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    Query(f): Query<MapFilter>,
+) -> Response {
+    let h = home(&state);
+    let content = html! {
+        link rel="stylesheet" href=(super::assets::url("map.css"));
+        nav.tabs aria-label="Traffic" {
+            a href="/traffic" { "Overview" }
+            a href="/traffic/map" aria-current="page" { "World map" }
+            a href="/traffic/flows" { "Flows" }
+        }
+        @if !h.configured {
+            p.notice.error role="status" { "No home location is set, so arcs start at 0°, 0°. Set " code { "geo.home_latitude" } " and " code { "geo.home_longitude" } "." }
+        }
+        @if state.traffic.geo.get().is_none() {
+            p.notice.error role="status" { "No geo database is configured (" code { "geo.city_db" } "), so remote ends cannot be placed." }
+        }
+        (filter_form("/traffic/map", &f, false))
+        div.mapwrap #flowmap
+            data-world=(super::assets::url("world-110m.json"))
+            data-world-detail=(super::assets::url("world-50m.json"))
+            data-events="/events/traffic/map"
+            data-home-lat=(h.lat) data-home-lon=(h.lon) {
+            div.mapcanvas {
+                canvas #map-canvas aria-label="World map of active flows" {}
+                div.maptools {
+                    button #map-pause type="button" aria-pressed="false" { "Pause" }
+                    button #map-zoom-in type="button" aria-label="Zoom in" { "+" }
+                    button #map-zoom-out type="button" aria-label="Zoom out" { "−" }
+                    button #map-reset type="button" { "Reset" }
+                    span #map-status.muted role="status" { "Loading…" }
+                }
+                ul.legend #map-legend {
+                    @for k in DeviceKind::ALL {
+                        li { span.swatch class=(format!("dev-{}", k.key())) {} (k.label()) }
+                    }
+                }
+            }
+            aside.maplist {
+                h2 { "Flows in view " span #map-count.muted {} }
+                ol #map-list {}
+                noscript { p { "The map needs JavaScript; the " a href="/traffic/flows" { "flows view" } " works without." } }
+            }
+            // Read by tests and tools: how many arcs are drawn, at which zoom.
+            div #map-state hidden data-arcs="0" data-zoom="1" {}
+        }
+        script src=(super::assets::url("topojson-client.min.js")) defer {}
+        script src=(super::assets::url("map.js")) defer {}
+    };
+    page(layout("Traffic map", Nav::Traffic, &who, None, content))
+}
+
+fn human_bytes(b: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+fn human_ms(ms: u64) -> String {
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{}m {}s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+const COLUMNS: [(&str, &str); 12] = [
+    ("local", "Local"),
+    ("remote", "Remote"),
+    ("name", "Name"),
+    ("country", "Where"),
+    ("asn", "ASN"),
+    ("proto", "Proto"),
+    ("out", "Bytes out"),
+    ("in", "Bytes in"),
+    ("packets", "Packets out / in"),
+    ("duration", "Duration"),
+    ("last", "Last seen"),
+    ("bytes", "Total"),
+];
+
+/// `/traffic/flows`: every active flow (and flows of replays that ended), sortable by any
+/// column, with the map's filters and CSV/JSON export.
+pub async fn flows_page(
+    State(state): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    Query(f): Query<MapFilter>,
+) -> Response {
+    let error = f.check().err();
+    let mut rows = if error.is_none() {
+        map_flows(&state).await
+    } else {
+        Vec::new()
+    };
+    let total = rows.len();
+    rows.retain(|x| f.matches(x));
+    f.sort(&mut rows);
+    let (col, asc) = f.sort_key();
+    let q = f.query();
+    let amp = if q.is_empty() {
+        String::new()
+    } else {
+        format!("{q}&")
+    };
+    let content = html! {
+        link rel="stylesheet" href=(super::assets::url("map.css"));
+        nav.tabs aria-label="Traffic" {
+            a href="/traffic" { "Overview" }
+            a href="/traffic/map" { "World map" }
+            a href="/traffic/flows" aria-current="page" { "Flows" }
+        }
+        (filter_form("/traffic/flows", &f, true))
+        @if let Some(e) = &error { p.notice.error role="alert" { (e) } }
+        section.card {
+            p.muted {
+                (rows.len()) " of " (total) " flows. Export: "
+                a href=(format!("/traffic/flows.csv?{q}")) download { "CSV" } " · "
+                a href=(format!("/traffic/flows.json?{q}")) download { "JSON" }
+            }
+            div.scroll {
+                table.compact.flows #flows-table {
+                    thead { tr {
+                        @for (key, label) in COLUMNS {
+                            @let now_asc = col == key && asc;
+                            @let dir = if col == key && !asc { "asc" } else { "desc" };
+                            th aria-sort=[(col == key).then_some(if now_asc { "ascending" } else { "descending" })] {
+                                a href=(format!("/traffic/flows?{amp}sort={key}&dir={dir}")) { (label) }
+                            }
+                        }
+                    } }
+                    tbody {
+                        @if rows.is_empty() { tr { td.muted colspan="12" { "No flow matches." } } }
+                        @for r in &rows {
+                            tr {
+                                td.nowrap { code { (r.local) } @if r.local_port > 0 { ":" (r.local_port) } @if let Some(n) = &r.local_name { br; span.muted { (n) } } }
+                                td.nowrap { code { (r.remote) } @if r.remote_port > 0 { ":" (r.remote_port) } }
+                                td { (r.remote_name.as_deref().unwrap_or("")) }
+                                td { @if r.remote_private { span.muted { "local" } } @else { (r.country.as_deref().unwrap_or("?")) @if let Some(c) = &r.city { " · " (c) } } }
+                                td { @if let Some(a) = r.asn { "AS" (a) } @if let Some(o) = &r.as_org { br; span.muted { (o) } } }
+                                td { (r.proto_name()) }
+                                td.num { (human_bytes(r.bytes_out)) }
+                                td.num { (human_bytes(r.bytes_in)) }
+                                td.num { (r.packets_out) " / " (r.packets_in) }
+                                td.num { (human_ms(r.duration_ms())) }
+                                td.nowrap { (crate::model::Timestamp(r.last_seen_ms).to_string()) }
+                                td.num { (human_bytes(r.bytes())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(layout("Flows", Nav::Traffic, &who, None, content))
+}
+
+const CSV_HEADER: &str = "source,proto,local,local_port,local_name,remote,remote_port,remote_name,remote_private,country,city,lat,lon,asn,as_org,device,bytes_out,bytes_in,packets_out,packets_in,first_seen_ms,last_seen_ms\n";
+
+fn csv_field(s: &str) -> String {
+    // A leading = + - @ would be a formula in a spreadsheet.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv_row(f: &MapFlow) -> String {
+    let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));
+    let n = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        csv_field(&f.source),
+        f.proto_name(),
+        f.local,
+        f.local_port,
+        o(&f.local_name),
+        f.remote,
+        f.remote_port,
+        o(&f.remote_name),
+        f.remote_private,
+        o(&f.country),
+        o(&f.city),
+        n(f.lat),
+        n(f.lon),
+        f.asn.map(|a| a.to_string()).unwrap_or_default(),
+        o(&f.as_org),
+        f.device.key(),
+        f.bytes_out,
+        f.bytes_in,
+        f.packets_out,
+        f.packets_in,
+        f.first_seen_ms,
+        f.last_seen_ms
+    )
+}
+
+async fn export(state: Arc<AppState>, f: MapFilter, csv: bool) -> Response {
+    if let Err(e) = f.check() {
+        return (StatusCode::BAD_REQUEST, e).into_response();
+    }
+    let mut rows = map_flows(&state).await;
+    rows.retain(|x| f.matches(x));
+    f.sort(&mut rows);
+    let (body, ctype, name) = if csv {
+        let mut s = String::from(CSV_HEADER);
+        rows.iter().for_each(|r| s.push_str(&csv_row(r)));
+        (s, "text/csv; charset=utf-8", "flows.csv")
+    } else {
+        let s = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
+        (s, "application/json", "flows.json")
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn export_csv(State(state): State<Arc<AppState>>, Query(f): Query<MapFilter>) -> Response {
+    export(state, f, true).await
+}
+
+pub async fn export_json(State(state): State<Arc<AppState>>, Query(f): Query<MapFilter>) -> Response {
+    export(state, f, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(
+        local: &str,
+        lport: u16,
+        remote: &str,
+        rport: u16,
+        proto: u8,
+        bytes: u64,
+        packets: u64,
+    ) -> MapFlow {
+        MapFlow {
+            source: "eth0".into(),
+            proto,
+            local: local.into(),
+            local_port: lport,
+            local_name: Some("Annas-iPhone.lan".into()),
+            remote: remote.into(),
+            remote_port: rport,
+            remote_name: Some("maps.google.com".into()),
+            remote_private: false,
+            country: None,
+            country_name: None,
+            city: None,
+            lat: None,
+            lon: None,
+            asn: None,
+            as_org: None,
+            device: DeviceKind::Iphone,
+            bytes_out: bytes / 2,
+            bytes_in: bytes - bytes / 2,
+            packets_out: packets / 2,
+            packets_in: packets - packets / 2,
+            first_seen_ms: 0,
+            last_seen_ms: 10,
+        }
+    }
+
+    #[test]
+    fn device_guesses_from_names_vendor_classes_and_mac_vendors() {
+        let cases = [
+            ("Annas-iPhone", DeviceKind::Iphone),
+            ("android-dhcp-13", DeviceKind::Android),
+            ("MSFT 5.0", DeviceKind::Windows),
+            ("DESKTOP-4J2K9Q", DeviceKind::Windows),
+            ("Bobs-MacBook-Pro.local", DeviceKind::Macos),
+            ("Apple, Inc.", DeviceKind::Macos),
+            ("shelly1-A4CF12", DeviceKind::Iot),
+            ("Espressif Inc.", DeviceKind::Iot),
+            ("dhcpcd-9.4.1:Linux-6.1.0", DeviceKind::Linux),
+            ("printer", DeviceKind::Iot),
+            ("host-17", DeviceKind::Unknown),
+        ];
+        for (hint, want) in cases {
+            assert_eq!(DeviceKind::guess([hint]), want, "{hint}");
+        }
+        assert_eq!(DeviceKind::guess(["host-17", "MSFT 5.0"]), DeviceKind::Windows);
+        assert_eq!(DeviceKind::guess(None::<&str>), DeviceKind::Unknown);
+    }
+
+    #[test]
+    fn each_filter_narrows_and_bad_values_are_refused() {
+        let flows = [
+            flow("192.168.1.10", 50000, "81.2.69.142", 443, 6, 9000, 10),
+            flow("192.168.1.11", 50001, "89.160.20.112", 53, 17, 200, 2),
+            flow("192.168.1.10", 50002, "216.160.83.56", 0, 1, 84, 1),
+        ];
+        let count = |f: &MapFilter| flows.iter().filter(|x| f.matches(x)).count();
+        assert_eq!(count(&MapFilter::default()), 3);
+        let set = |g: fn(&mut MapFilter)| {
+            let mut f = MapFilter::default();
+            g(&mut f);
+            count(&f)
+        };
+        assert_eq!(set(|f| f.ip = Some("192.168.1.10".into())), 2);
+        assert_eq!(set(|f| f.port = Some("53".into())), 1);
+        assert_eq!(set(|f| f.host = Some("MAPS".into())), 3);
+        assert_eq!(set(|f| f.host = Some("nothing".into())), 0);
+        assert_eq!(set(|f| f.iface = Some("wlan0".into())), 0);
+        assert_eq!(set(|f| f.len = Some("500".into())), 1);
+        assert_eq!(set(|f| f.len = Some("80-100".into())), 2);
+        assert_eq!(set(|f| f.proto = Some("udp".into())), 1);
+        assert_eq!(set(|f| f.proto = Some("1".into())), 1);
+        for bad in [
+            MapFilter {
+                port: Some("http".into()),
+                ..Default::default()
+            },
+            MapFilter {
+                len: Some("9-3".into()),
+                ..Default::default()
+            },
+            MapFilter {
+                proto: Some("sctp".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sorting_and_csv_are_safe() {
+        let mut rows = vec![
+            flow("192.168.1.10", 1, "81.2.69.142", 443, 6, 100, 1),
+            flow("192.168.1.10", 2, "10.0.0.1", 53, 17, 900, 3),
+        ];
+        let f = MapFilter {
+            sort: Some("remote".into()),
+            dir: Some("asc".into()),
+            ..Default::default()
+        };
+        f.sort(&mut rows);
+        assert_eq!(rows[0].remote, "10.0.0.1");
+        MapFilter::default().sort(&mut rows);
+        assert_eq!(rows[0].bytes(), 900);
+        rows[0].remote_name = Some("=cmd,\"x\"".into());
+        let line = csv_row(&rows[0]);
+        assert!(line.contains("\"'=cmd,\"\"x\"\"\""), "{line}");
+        assert_eq!(line.matches(',').count(), CSV_HEADER.matches(',').count() + 1);
+    }
+}
