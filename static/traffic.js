@@ -47,7 +47,7 @@
         { label: "bits/s", scale: "bps", stroke: css("--ok"), width: 1.5, value: function (u, v) { return v == null ? "–" : si(v, "bit/s"); } }
       ],
       axes: [
-        Object.assign({}, axis, { values: timeLabels }),
+        Object.assign({}, axis, { values: timeLabels, space: 80 }),
         Object.assign({}, axis, { scale: "pps", size: 60, values: function (u, vals) { return vals.map(function (v) { return si(v, ""); }); } }),
         Object.assign({}, axis, { scale: "bps", side: 1, size: 60, grid: { show: false }, values: function (u, vals) { return vals.map(function (v) { return si(v, "b"); }); } })
       ]

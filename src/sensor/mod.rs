@@ -182,9 +182,9 @@ impl FlowFilter {
 
     pub fn sort(&self, rows: &mut [FlowRow]) {
         match self.sort {
-            FlowSort::Bytes => rows.sort_by(|x, y| y.bytes().cmp(&x.bytes())),
-            FlowSort::Packets => rows.sort_by(|x, y| y.packets().cmp(&x.packets())),
-            FlowSort::LastSeen => rows.sort_by(|x, y| y.last_seen_ms.cmp(&x.last_seen_ms)),
+            FlowSort::Bytes => rows.sort_by_key(|r| std::cmp::Reverse(r.bytes())),
+            FlowSort::Packets => rows.sort_by_key(|r| std::cmp::Reverse(r.packets())),
+            FlowSort::LastSeen => rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen_ms)),
         }
     }
 }

@@ -308,7 +308,10 @@ fn label(v: &str) -> String {
 }
 
 /// Capture and traffic counters per interface.
-fn traffic_metrics(state: &AppState, metric: &mut dyn FnMut(&str, &str, &str, &[(&str, f64)])) {
+/// Writes one metric family: (name, kind, help, [(labels, value)]).
+type MetricSink<'a> = dyn FnMut(&str, &str, &str, &[(&str, f64)]) + 'a;
+
+fn traffic_metrics(state: &AppState, metric: &mut MetricSink) {
     let status = state.traffic.status();
     let counters = state.traffic.counters_by_source();
     let per = |f: &dyn Fn(&crate::sensor::SourceStatus) -> f64| -> Vec<(String, f64)> {
@@ -318,11 +321,7 @@ fn traffic_metrics(state: &AppState, metric: &mut dyn FnMut(&str, &str, &str, &[
             .map(|s| (format!("{{interface=\"{}\"}}", label(&s.name)), f(s)))
             .collect()
     };
-    let emit = |metric: &mut dyn FnMut(&str, &str, &str, &[(&str, f64)]),
-                name: &str,
-                kind: &str,
-                help: &str,
-                v: Vec<(String, f64)>| {
+    let emit = |metric: &mut MetricSink, name: &str, kind: &str, help: &str, v: Vec<(String, f64)>| {
         let v: Vec<(&str, f64)> = v.iter().map(|(l, x)| (l.as_str(), *x)).collect();
         metric(name, kind, help, &v);
     };
