@@ -305,8 +305,12 @@ impl TrafficHub {
 
     /// The slowest DNS transactions of every source's window in progress, slowest first.
     pub fn slow_dns(&self) -> Vec<crate::top::SlowRow> {
-        let mut all: Vec<crate::top::SlowRow> =
-            self.lock().slow_dns.values().flat_map(|v| v.iter().cloned()).collect();
+        let mut all: Vec<crate::top::SlowRow> = self
+            .lock()
+            .slow_dns
+            .values()
+            .flat_map(|v| v.iter().cloned())
+            .collect();
         all.sort_by_key(|x| std::cmp::Reverse(x.latency_us));
         all.truncate(crate::traffic::dns_xact::XactStats::SLOWEST);
         all

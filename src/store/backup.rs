@@ -239,8 +239,10 @@ fn locked_by_another_process(lock_file: &Path) -> Result<bool, StoreError> {
             io::Error::last_os_error(),
         ));
     }
-    // F_UNLCK is a c_int on Linux and a c_short on FreeBSD.
-    Ok(i32::from(probe.l_type) != i32::from(libc::F_UNLCK))
+    // F_UNLCK is a c_int on Linux and a c_short on FreeBSD; l_type has the same type as it.
+    #[allow(clippy::useless_conversion)]
+    let unlocked = i32::from(libc::F_UNLCK);
+    Ok(i32::from(probe.l_type) != unlocked)
 }
 
 #[cfg(not(unix))]

@@ -583,20 +583,37 @@ pub fn dashboard_fields(hub: &TrafficHub) -> Vec<(&'static str, String)> {
     let spark: String = if max <= 0.0 {
         "–".into()
     } else {
-        last.iter().map(|v| BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize]).collect()
+        last.iter()
+            .map(|v| BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize])
+            .collect()
     };
-    let view = hub.live_merged().or_else(|| hub.recent_windows().last().map(|w| (**w).clone()));
+    let view = hub
+        .live_merged()
+        .or_else(|| hub.recent_windows().last().map(|w| (**w).clone()));
     let country = view
         .as_ref()
-        .and_then(|v| v.top.countries.first().map(|e| format!("{} ({})", e.key, human_bytes(e.value))))
+        .and_then(|v| {
+            v.top
+                .countries
+                .first()
+                .map(|e| format!("{} ({})", e.key, human_bytes(e.value)))
+        })
         .unwrap_or_else(|| "–".into());
     let drops = hub.totals().4;
-    vec![("traffic_spark", spark), ("top_country", country), ("traffic_drops", drops.to_string())]
+    vec![
+        ("traffic_spark", spark),
+        ("top_country", country),
+        ("traffic_drops", drops.to_string()),
+    ]
 }
 
 /// The sparkline line of the dashboard's traffic card, with links to the map and flows.
 pub fn dashboard_spark(fields: &[(&'static str, String)]) -> Markup {
-    let spark = fields.iter().find(|(k, _)| *k == "traffic_spark").map(|(_, v)| v.as_str()).unwrap_or("");
+    let spark = fields
+        .iter()
+        .find(|(k, _)| *k == "traffic_spark")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     html! {
         p.spark title="packets per second, last minute" { span data-field="traffic_spark" { (spark) } }
         p.small { a href="/traffic/map" { "World map" } " · " a href="/traffic/flows" { "Flows" } }
