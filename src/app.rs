@@ -84,6 +84,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         Arc::new(Timestamp::now),
     )
     .map_err(|e| CliError::new(Exit::Store, format!("cannot load the inventory: {e}")))?;
+    feed_inventory_from_traffic(&sensor.hub, &discovery);
     let state = Arc::new(AppState {
         accounts: accounts.clone(),
         config: Arc::new(cfg),
@@ -150,6 +151,23 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     let _ = tokio::task::spawn_blocking(move || sensor.stop()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Hosts the traffic engine sees (endpoints of active flows, once per closed window) and the
+/// names DNS answers gave them feed the inventory's passive traffic source. Non-blocking: a
+/// full queue drops the batch; the next window brings the hosts again.
+pub fn feed_inventory_from_traffic(
+    hub: &crate::sensor::TrafficHub,
+    discovery: &crate::discovery_service::Discovery,
+) {
+    let tx = discovery.traffic_sink();
+    let _ = hub.hosts_seen.set(Box::new(move |ips, names| {
+        let names: Vec<(std::net::IpAddr, &str)> = names.iter().map(|(ip, n)| (*ip, &**n)).collect();
+        let seen: Vec<_> = ips.iter().map(|ip| (*ip, None)).collect();
+        for o in crate::inventory::sources::from_traffic(&seen, &names) {
+            let _ = tx.try_send(o);
+        }
+    }));
 }
 
 fn bind_error(addr: SocketAddr, e: std::io::Error) -> CliError {

@@ -676,11 +676,23 @@ async fn traffic_page(c: &Client, base: &str) -> Result<()> {
     // The flow filter is a plain GET form.
     type_into(c, "#flows input[name=ip]", &ip).await?;
     click(c, "#flows button[type=submit]").await?;
+    // The filtered page has loaded once the URL carries the filter; the rows are read in one
+    // script call because the live refresh replaces them while we look.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.current_url().await?.query().unwrap_or("").contains("ip=") {
+        ensure!(Instant::now() < deadline, "the flow filter did not submit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     wait_for_path(c, "/traffic").await?;
-    let rows = c.find_all(Locator::Css("tbody[data-table=flows] tr")).await?;
+    let rows = c
+        .execute(
+            "return Array.from(document.querySelectorAll('tbody[data-table=flows] tr')).map(r => r.innerText)",
+            vec![],
+        )
+        .await?;
+    let rows: Vec<String> = serde_json::from_value(rows)?;
     ensure!(!rows.is_empty(), "no flows for {ip}");
-    for r in rows.iter().take(10) {
-        let t = r.text().await?;
+    for t in rows.iter().take(10) {
         ensure!(t.contains(&ip), "flow row without {ip}: {t}");
     }
 

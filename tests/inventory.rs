@@ -654,5 +654,26 @@ async fn traffic_hook_adds_hosts_on_local_subnets_only() {
             .is_none(),
         "an Internet address is not a host of this network"
     );
+    // The sensor's per-window hook, as `serve` connects it: endpoints and DNS names.
+    gatewatch::app::feed_inventory_from_traffic(&s.state.traffic, &s.state.discovery);
+    // The subnet's last address: not this machine, and unlikely to be in its ARP table.
+    let second = local.net.hosts().last().unwrap();
+    let hook = s.state.traffic.hosts_seen.get().expect("the hook is set");
+    hook(
+        &[second, "198.51.100.7".parse().unwrap()],
+        &[(second, std::sync::Arc::from("printer.lan"))],
+    );
+    s.state.discovery.poll_passive().await;
+    let h2 = s
+        .state
+        .discovery
+        .host_by_ip(second)
+        .expect("a host seen in traffic");
+    assert_eq!(h2.name(), Some("printer.lan"));
+    assert!(s
+        .state
+        .discovery
+        .host_by_ip("198.51.100.7".parse().unwrap())
+        .is_none());
     s.stop().await;
 }

@@ -230,11 +230,18 @@ pub enum CaptureMode {
 }
 
 /// What the capture threads share with the web layer. Readers take short locks and copy.
+/// Receives, per closed window, the addresses of the active flows' endpoints and the names
+/// DNS answers gave them. Must not block (capture threads call it).
+pub type HostsSeenSink = Box<dyn Fn(&[IpAddr], &[(IpAddr, Arc<str>)]) + Send + Sync>;
+
 pub struct TrafficHub {
     pub mode: CaptureMode,
     pub settings: TrafficSettings,
     /// The geo/ASN databases the engines use, for pages that place addresses on a map.
     pub geo: std::sync::OnceLock<Arc<crate::geo::GeoDb>>,
+    /// Where each closed window's endpoints and DNS-learnt names go (the inventory's
+    /// passive traffic source); set once by `serve` after discovery starts.
+    pub hosts_seen: std::sync::OnceLock<HostsSeenSink>,
     inner: Mutex<HubInner>,
     summaries_sent: AtomicU64,
     summaries_dropped: AtomicU64,
@@ -275,6 +282,7 @@ impl TrafficHub {
             mode,
             settings,
             geo: std::sync::OnceLock::new(),
+            hosts_seen: std::sync::OnceLock::new(),
             inner: Mutex::new(HubInner::default()),
             summaries_sent: AtomicU64::new(0),
             summaries_dropped: AtomicU64::new(0),

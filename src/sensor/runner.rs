@@ -44,6 +44,25 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// Packets between clock reads while packets keep coming.
 const CLOCK_EVERY: u64 = 256;
 
+/// Hands the endpoints of the active flows and their DNS names to the hub's sink (the
+/// inventory), once per closed window.
+fn report_hosts_seen(ctx: &Context, engine: &Engine, now: PacketTime) {
+    let Some(sink) = ctx.hub.hosts_seen.get() else {
+        return;
+    };
+    let ips: Vec<std::net::IpAddr> = engine
+        .flows()
+        .endpoints()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let names: Vec<_> = ips
+        .iter()
+        .filter_map(|ip| engine.names().lookup(ip, now).map(|n| (*ip, n)))
+        .collect();
+    sink(&ips, &names);
+}
+
 fn wall() -> PacketTime {
     PacketTime(
         SystemTime::now()
@@ -157,6 +176,8 @@ pub fn run(ctx: Context, open: Opener) {
                 ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
                 ctx.hub.send_summary(&ctx.store_tx, s);
             }
+            let (_, end_ms) = windows.bounds_ms(idx);
+            report_hosts_seen(&ctx, &engine, PacketTime(end_ms.saturating_mul(1_000_000)));
             drops_at_window_start = drops;
         }
         if check_clock && publisher.at.elapsed() >= PUBLISH_EVERY {

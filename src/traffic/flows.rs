@@ -109,6 +109,11 @@ impl FlowTable {
         }
     }
 
+    /// Both endpoint addresses of every active flow (with repeats).
+    pub fn endpoints(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.flows.keys().flat_map(|k| [k.a.0, k.b.0])
+    }
+
     pub fn active(&self) -> usize {
         self.flows.len()
     }
