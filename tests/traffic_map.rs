@@ -12,17 +12,16 @@
 
 mod common;
 use anyhow::{bail, ensure, Context, Result};
+use common::browser::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
 const HOME: (f64, f64) = (52.52, 13.405);
 
 fn manifest() -> &'static Path {
@@ -279,83 +278,6 @@ async fn page_weight(web: &reqwest::Client, server: &TestServer) {
     assert!(total <= 400_000, "map page weighs {total} bytes compressed");
 }
 
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    async fn start() -> Result<Driver> {
-        use std::os::unix::process::CommandExt;
-        let port = free_loopback_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {CHROMEDRIVER}"))?;
-        let driver = Driver { child, port };
-        let status = format!("http://127.0.0.1:{port}/status");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = reqwest::get(&status).await {
-                if r.status().is_success() {
-                    return Ok(driver);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("chromedriver did not answer on port {port}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) with a negative pid signals only chromedriver's own process group.
-        unsafe {
-            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-async fn connect(driver: &Driver, profile: &Path) -> Result<Client> {
-    let args = [
-        "--headless=new".to_string(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--window-size=1400,900".into(),
-        format!("--user-data-dir={}", profile.display()),
-        "--ignore-certificate-errors".into(),
-    ];
-    let caps = serde_json::json!({
-        "browserName": "chrome",
-        "acceptInsecureCerts": true,
-        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-    });
-    Ok(
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps.as_object().cloned().unwrap_or_default())
-            .connect(&format!("http://127.0.0.1:{}/", driver.port))
-            .await?,
-    )
-}
-
-async fn screenshot(c: &Client, name: &str) -> Result<()> {
-    let dir = manifest().join("target/screenshots");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.png"));
-    std::fs::write(&path, c.screenshot().await?)?;
-    println!("screenshot: {}", path.display());
-    Ok(())
-}
-
 async fn arcs(c: &Client) -> Result<Vec<Value>> {
     let v = c
         .execute(
@@ -394,11 +316,11 @@ async fn set_filter(c: &Client, name: &str, value: &str) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn map_draws_arcs_for_the_fixture_and_filters_narrow_them() {
-    if [CHROMEDRIVER, CHROMIUM].iter().any(|p| !Path::new(p).exists()) {
+    if let Some(why) = tools_missing() {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("chromium/chromedriver missing: the map browser test must run in CI");
+            panic!("{why}: the map browser test must run in CI");
         }
-        println!("skipping: chromedriver not installed (apt install chromium chromium-driver)");
+        println!("skipping: {why} (apt install chromium chromium-driver)");
         return;
     }
     let server = start().await;
@@ -406,7 +328,7 @@ async fn map_draws_arcs_for_the_fixture_and_filters_narrow_them() {
     let _ = setup_admin(&server, "admin", PASSWORD).await;
     let driver = Driver::start().await.unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let c = connect(&driver, profile.path()).await.unwrap();
+    let c = connect(&driver, profile.path(), (1400, 900)).await.unwrap();
     let result = map_checks(&c, &server).await;
     let _ = c.close().await;
     server.stop().await;

@@ -2,6 +2,8 @@
 //! loopback port 0 with a temporary store and an injectable clock.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use gatewatch::accounts::Accounts;
 use gatewatch::config::{self, Config, Overrides};
 use gatewatch::model::Timestamp;
