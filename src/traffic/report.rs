@@ -474,26 +474,14 @@ pub fn to_text(w: &Window, input: &InputInfo, dns_ports: &[u16]) -> String {
         .filter_map(|(n, r)| w.sizes_wire.quantile(*r).map(|v| kv(n, v)))
         .collect();
     table(&mut out, "Packet size (wire bytes)", &size);
-    table(
-        &mut out,
-        "Top source IPs by packets",
-        &top_ip_rows(&w.top_src_packets, w),
-    );
-    table(
-        &mut out,
-        "Top source IPs by bytes",
-        &top_ip_rows(&w.top_src_bytes, w),
-    );
-    table(
-        &mut out,
-        "Top destination IPs by packets",
-        &top_ip_rows(&w.top_dst_packets, w),
-    );
-    table(
-        &mut out,
-        "Top destination IPs by bytes",
-        &top_ip_rows(&w.top_dst_bytes, w),
-    );
+    for (title, top) in [
+        ("Top source IPs by packets", &w.top_src_packets),
+        ("Top source IPs by bytes", &w.top_src_bytes),
+        ("Top destination IPs by packets", &w.top_dst_packets),
+        ("Top destination IPs by bytes", &w.top_dst_bytes),
+    ] {
+        table(&mut out, title, &top_ip_rows(top, w));
+    }
     table(
         &mut out,
         "Top destination ports by packets",
