@@ -164,8 +164,8 @@ pub fn run(ctx: Context, open: Opener) {
         if let Some(idx) = closed {
             let stats = src.stats();
             let drops = stats.dropped_kernel + stats.dropped_interface;
+            let (start, end) = windows.bounds_ms(idx);
             if let Some(w) = engine.closed().last() {
-                let (start, end) = windows.bounds_ms(idx);
                 let s = summarize(
                     w,
                     &ctx.name,
@@ -176,8 +176,7 @@ pub fn run(ctx: Context, open: Opener) {
                 ctx.hub.push_closed(ctx.idx, Arc::new(s.clone()));
                 ctx.hub.send_summary(&ctx.store_tx, s);
             }
-            let (_, end_ms) = windows.bounds_ms(idx);
-            report_hosts_seen(&ctx, &engine, PacketTime(end_ms.saturating_mul(1_000_000)));
+            report_hosts_seen(&ctx, &engine, PacketTime(end.saturating_mul(1_000_000)));
             drops_at_window_start = drops;
         }
         if check_clock && publisher.at.elapsed() >= PUBLISH_EVERY {
