@@ -10,11 +10,12 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "  curl --proto '=https' -sSf https://sh.rustup.rs | sh" >&2
     exit 1
 fi
-if ! command -v cc >/dev/null 2>&1; then
+# Build needs: a C compiler (LMDB) and libpcap's headers (live capture).
+if ! command -v cc >/dev/null 2>&1 || [ ! -e /usr/include/pcap/pcap.h ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update && apt-get install -y --no-install-recommends build-essential pkg-config
+        apt-get update && apt-get install -y --no-install-recommends build-essential pkg-config libpcap-dev
     else
-        echo "a C compiler is needed to build LMDB: sudo apt-get install build-essential pkg-config" >&2
+        echo "a C compiler and libpcap's headers are needed: sudo apt-get install build-essential pkg-config libpcap-dev" >&2
         exit 1
     fi
 fi
