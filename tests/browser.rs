@@ -118,8 +118,13 @@ async fn h1(c: &Client) -> Result<String> {
     Ok(c.find(Locator::Css("h1")).await?.text().await?)
 }
 
+/// The page's visible text, read in one script call so a navigation that lands between
+/// finding `body` and reading it (a form post to the page we are on) cannot make it stale.
 async fn body_text(c: &Client) -> Result<String> {
-    Ok(c.find(Locator::Css("body")).await?.text().await?)
+    let text = c
+        .execute("return document.body ? document.body.innerText : ''", vec![])
+        .await?;
+    Ok(text.as_str().unwrap_or_default().to_owned())
 }
 
 /// Opens `path` and checks it rendered a normal page: an h1 that is not an error title.
@@ -156,6 +161,27 @@ async fn click(c: &Client, css: &str) -> Result<()> {
         .click()
         .await?;
     Ok(())
+}
+
+/// Clicks a submit button and waits until the page it leads to has loaded, even when that
+/// page has the same path as this one: the old document carries a marker the new one lacks.
+async fn submit_and_wait(c: &Client, css: &str, path: &str) -> Result<()> {
+    c.execute("window.__gatewatchBeforeSubmit = true", vec![]).await?;
+    click(c, css).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let old = c
+            .execute("return window.__gatewatchBeforeSubmit === true", vec![])
+            .await
+            .unwrap_or(serde_json::Value::Bool(true));
+        if old == false {
+            return wait_for_path(c, path).await;
+        }
+        if Instant::now() > deadline {
+            bail!("submitting {css} did not load a new page");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The text of the live fields that change between two dashboard updates.
@@ -267,8 +293,7 @@ async fn hosts_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     ensure!(rows >= 20, "hosts table has {rows} rows");
     full_page_screenshot(c, "hosts").await?;
     type_into(c, "input[name=q]", "127.0.0.57").await?;
-    click(c, "form.filters button[type=submit]").await?;
-    wait_for_path(c, "/hosts").await?;
+    submit_and_wait(c, "form.filters button[type=submit]", "/hosts").await?;
     let rows = c.find_all(Locator::Css("table.hosts tbody tr")).await?.len();
     ensure!(rows == 1, "search for 127.0.0.57 shows {rows} rows");
     click(c, "table.hosts tbody tr a").await?;
@@ -299,8 +324,7 @@ async fn hosts_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
     });
     visit(c, base, "/scans").await?;
     type_into(c, "#targets", "127.0.0.62").await?;
-    click(c, "form[action='/scans'] button[type=submit]").await?;
-    wait_for_path(c, "/scans").await?;
+    submit_and_wait(c, "form[action='/scans'] button[type=submit]", "/scans").await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = body_text(c).await?;
