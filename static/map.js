@@ -16,10 +16,12 @@
   var form = document.getElementById("map-filters");
   var pauseBtn = document.getElementById("map-pause");
 
-  var COLORS = {
-    iphone: "#4e9bff", android: "#3ddc84", windows: "#00b4f0", macos: "#c58af9",
-    linux: "#f5b700", iot: "#ff7b54", unknown: "#a0a7b4"
-  };
+  // Arc colours are the legend's: one place (map.css .dev-*) says what a colour means.
+  var COLORS = {};
+  ["iphone", "android", "windows", "macos", "linux", "iot", "unknown"].forEach(function (k) {
+    var sw = document.querySelector("#map-legend .dev-" + k);
+    COLORS[k] = (sw && getComputedStyle(sw).backgroundColor) || "#a0a7b4";
+  });
   var COUNTRY_ZOOM = 1.8, HOST_ZOOM = 2.5, DETAIL_ZOOM = 2.5, MAX_ZOOM = 40;
 
   var home = { lat: parseFloat(root.dataset.homeLat) || 0, lon: parseFloat(root.dataset.homeLon) || 0 };
@@ -241,6 +243,9 @@
         var fl = a.f, li = document.createElement("li");
         var sw = document.createElement("span");
         sw.className = "swatch dev-" + fl.device;
+        var h = fl.device_hints || {};
+        sw.title = [fl.device, h.hostname, h.dhcp_vendor_class && "DHCP " + h.dhcp_vendor_class, h.mac_vendor]
+          .filter(Boolean).join(" · ");
         li.appendChild(sw);
         var who = document.createElement("span");
         who.textContent = (fl.remote_name || fl.remote) + (fl.remote_port ? ":" + fl.remote_port : "");
@@ -450,9 +455,9 @@
   }
 
   window.gatewatchMap = {
-    // The flows drawn now (after filters), each with its arc's width.
+    // The flows drawn now (after filters), each with its arc's width and colour.
     arcs: function () {
-      return shown.map(function (a) { return Object.assign({ width: a.w }, a.f); });
+      return shown.map(function (a) { return Object.assign({ width: a.w, color: a.color }, a.f); });
     },
     view: function (zoom, lat, lon) {
       if (zoom !== undefined) {

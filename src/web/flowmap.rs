@@ -665,7 +665,7 @@ pub async fn map_page(
                 }
                 ul.legend #map-legend {
                     @for k in DeviceKind::ALL {
-                        li { span.swatch class=(format!("dev-{}", k.key())) {} (k.label()) }
+                        li { span class=(format!("swatch dev-{}", k.key())) {} (k.label()) }
                     }
                 }
             }
