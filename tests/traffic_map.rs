@@ -546,6 +546,10 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
         list.contains("maps.google.com") || list.contains("google.com"),
         "side list: {list}"
     );
+    // The whole map with its legend in the viewport.
+    c.execute("document.getElementById('flowmap').scrollIntoView()", vec![])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(c, "map-zoomed-out").await?;
 
     // Zoomed in over Europe: country names (≥ 1.8×) and host names (≥ 2.5×) are drawn.
@@ -626,18 +630,36 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
     );
     c.find(Locator::Css("#map-pause")).await?.click().await?;
 
-    // Frame time with 2,000 synthetic arcs (reported, not asserted: benches measure).
+    // Frame time with 2,000 synthetic arcs (reported, not asserted: benches/map_frames.sh
+    // measures). `flush` rasterises the canvas inside the timing.
     c.goto(&format!("{base}/traffic/map?demo=2000")).await?;
     wait_arcs(c, 1900).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let m = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; window.gatewatchMap.measure(5000).then(done);",
-            vec![],
-        )
+    for flush in [false, true] {
+        let m = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 window.gatewatchMap.measure(3000, { flush: arguments[0] }).then(done);",
+                vec![Value::from(flush)],
+            )
+            .await?;
+        println!(
+            "frame time with 2000 arcs over 3 s{}: {m}",
+            if flush { " (script + raster)" } else { " (script)" }
+        );
+        ensure!(m["frames"].as_u64().unwrap_or(0) > 0, "no frame drawn: {m}");
+        ensure!(m["arcs"] == 2000, "{m}");
+    }
+    // The demo's devices are of every kind: the legend explains each colour drawn.
+    let kinds: BTreeSet<String> = arcs(c)
+        .await?
+        .iter()
+        .filter_map(|a| a["device"].as_str().map(String::from))
+        .collect();
+    ensure!(kinds.len() == 7, "demo kinds: {kinds:?}");
+    c.execute("document.getElementById('flowmap').scrollIntoView()", vec![])
         .await?;
-    println!("frame time with 2000 arcs over 5 s: {m}");
-    ensure!(m["frames"].as_u64().unwrap_or(0) > 0, "no frame drawn: {m}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(c, "map-demo-2000").await?;
     Ok(())
 }
