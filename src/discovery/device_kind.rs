@@ -321,41 +321,69 @@ mod tests {
         assert_eq!(device_kind(None, None, None), DeviceKind::Unknown);
     }
 
-    /// The hints of the pktvisor DHCP capture, as tshark reads them: an Android phone with
-    /// a randomised MAC and a name that says nothing (only its vendor class tells), and a
-    /// MacBook Pro with Apple's MAC.
+    /// The hints DHCP clients sent (requests) in real captures, as tshark reads them: pktvisor's (an
+    /// Android phone with a randomised MAC and a name that names no OS, so only its vendor
+    /// class tells; a MacBook Pro with Apple's MAC) and BusyBox udhcpc's
+    /// (`tests/fixtures/map/make_udhcpc.sh`: a veth MAC without vendor, a plain name, and
+    /// the vendor class `udhcp 1.35.0`).
     #[test]
-    fn hints_from_a_real_capture() {
-        let pcap = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/testdata/pcap/fixtures/pktvisor__dhcp-flow.pcap");
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(&pcap)
-            .args(["-Y", "dhcp.option.hostname", "-T", "fields", "-E", "occurrence=f"])
-            .args(["-e", "dhcp.hw.mac_addr", "-e", "dhcp.option.hostname", "-e"])
-            .arg("dhcp.option.vendor_class_id")
-            .output();
-        let text = match out {
-            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-            other => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "tshark is needed under CI: {other:?}"
-                );
-                eprintln!("skipping: tshark not available");
-                return;
-            }
-        };
+    fn hints_from_real_captures() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut kinds = std::collections::BTreeMap::new();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            let (Some(mac), Some(name)) = (f.first().and_then(|m| Mac::parse(m)), f.get(1)) else {
-                continue;
+        for pcap in [
+            root.join("../shared/testdata/pcap/fixtures/pktvisor__dhcp-flow.pcap"),
+            root.join("tests/fixtures/map/udhcpc.pcap"),
+        ] {
+            let out = Command::new("tshark")
+                .arg("-r")
+                .arg(&pcap)
+                .args([
+                    "-Y",
+                    "dhcp.option.hostname && dhcp.type == 1",
+                    "-T",
+                    "fields",
+                    "-E",
+                    "occurrence=f",
+                ])
+                .args(["-e", "dhcp.hw.mac_addr", "-e", "dhcp.option.hostname", "-e"])
+                .arg("dhcp.option.vendor_class_id")
+                .output();
+            let text = match out {
+                Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+                other => {
+                    assert!(
+                        std::env::var("CI").as_deref() != Ok("true"),
+                        "tshark is needed under CI: {other:?}"
+                    );
+                    eprintln!("skipping: tshark not available");
+                    return;
+                }
             };
-            let class = f.get(2).filter(|c| !c.is_empty()).copied();
-            kinds.insert(name.to_string(), device_kind(Some(name), class, oui::vendor(mac)));
+            for line in text.lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                let (Some(mac), Some(name)) = (f.first().and_then(|m| Mac::parse(m)), f.get(1)) else {
+                    continue;
+                };
+                let class = f.get(2).filter(|c| !c.is_empty()).copied();
+                let kind = device_kind(Some(name), class, oui::vendor(mac));
+                // The name alone says nothing for these two: the vendor hints decide.
+                kinds.insert(name.to_string(), (kind, device_kind(Some(name), None, None)));
+            }
         }
-        assert_eq!(kinds.get("Zenfone-8"), Some(&DeviceKind::Android), "{text}");
-        assert_eq!(kinds.get("Shannons-MBP"), Some(&DeviceKind::Macos), "{text}");
+        assert_eq!(
+            kinds.get("Zenfone-8"),
+            Some(&(DeviceKind::Android, DeviceKind::Unknown)),
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds.get("frontdoor"),
+            Some(&(DeviceKind::Iot, DeviceKind::Unknown)),
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds.get("Shannons-MBP").map(|k| k.0),
+            Some(DeviceKind::Macos),
+            "{kinds:?}"
+        );
     }
 }
