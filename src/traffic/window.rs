@@ -673,7 +673,10 @@ fn dns_message(
 impl Engine {
     pub fn new(cfg: TrafficConfig) -> Self {
         let flows = FlowTable::new(cfg.flows);
-        let tcp_dns = TcpDnsStreams::new(cfg.max_tcp_dns_streams, Duration::from_secs(300));
+        // DNS over TCP connections are short (resolvers close idle ones within tens of
+        // seconds, unbound after 30 s); a minute of silence ends a stream. Bytes that come
+        // later start a new one mid-connection, as for a stream first seen mid-way.
+        let tcp_dns = TcpDnsStreams::new(cfg.max_tcp_dns_streams, Duration::from_secs(60));
         let host_spec = HostSpec::new(cfg.host_spec.clone());
         let pending_dns = PendingQueries::new(cfg.max_pending_dns, cfg.dns_timeout);
         let names = NameTable::new(cfg.max_names);
