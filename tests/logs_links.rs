@@ -89,7 +89,10 @@ const SRC_UNKNOWN: &str = "198.51.100.7";
 #[tokio::test]
 async fn country_facet_counts_blocked_sources_from_the_geo_database() {
     let server = geo_server().await;
-    let (a, b) = (expected_country(SRC_A.parse().unwrap()), expected_country(SRC_B.parse().unwrap()));
+    let (a, b) = (
+        expected_country(SRC_A.parse().unwrap()),
+        expected_country(SRC_B.parse().unwrap()),
+    );
     assert_ne!(a, b);
     let mut lines = vec![block_line(SRC_A, "1.1.1.1", 40000); 3];
     lines.push(block_line(SRC_B, "1.1.1.1", 40001));
@@ -107,7 +110,9 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
         .json()
         .await
         .unwrap();
-    let countries = stats["by_country"].as_array().expect("by_country with geo configured");
+    let countries = stats["by_country"]
+        .as_array()
+        .expect("by_country with geo configured");
     let count_of = |iso: Option<&str>| {
         countries
             .iter()
@@ -116,12 +121,27 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
     };
     assert_eq!(count_of(Some(&a)), Some(3), "{countries:?}");
     assert_eq!(count_of(Some(&b)), Some(1), "{countries:?}");
-    assert_eq!(count_of(None), Some(1), "the address the database lacks: {countries:?}");
-    assert_eq!(countries.len(), 3, "the private source is not a country: {countries:?}");
+    assert_eq!(
+        count_of(None),
+        Some(1),
+        "the address the database lacks: {countries:?}"
+    );
+    assert_eq!(
+        countries.len(),
+        3,
+        "the private source is not a country: {countries:?}"
+    );
     assert_eq!(countries[0]["iso"], a.as_str(), "most blocked first");
 
     let c = setup_admin(&server, "admin", PASSWORD).await;
-    let page = c.get(format!("{}/logs", server.url)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(format!("{}/logs", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Blocked sources by country"), "{page}");
     assert!(page.contains(&format!("<span class=\"cc\">{a}</span>")), "{page}");
     server.stop().await;
@@ -141,7 +161,14 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
         .unwrap();
     assert!(stats["by_country"].is_null(), "{stats}");
     let c = setup_admin(&plain, "admin", PASSWORD).await;
-    let page = c.get(format!("{}/logs", plain.url)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(format!("{}/logs", plain.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("Blocked sources by country"));
     assert!(page.contains("geo.city_db"));
     plain.stop().await;
@@ -180,17 +207,31 @@ async fn blocked_lines_link_to_host_flows_and_history_and_the_host_page_shows_th
     // The Logs page: the blocked line links to the host, to the flows of the source (and
     // its port) and to the source's history; the line to an unknown address has no host link.
     let c = setup_admin(&server, "admin", PASSWORD).await;
-    let page = c.get(format!("{}/logs", server.url)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(format!("{}/logs", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let host_link = format!("href=\"/hosts/{host_id}\"");
     assert_eq!(page.matches(&host_link).count(), 1, "{page}");
-    assert!(page.contains(&format!("href=\"/logs?ip={SRC_A}\"")), "history link: {page}");
+    assert!(
+        page.contains(&format!("href=\"/logs?ip={SRC_A}\"")),
+        "history link: {page}"
+    );
     assert!(
         page.contains(&format!("href=\"/traffic/flows?ip={SRC_A}&amp;port=51515\"")),
         "flows link: {page}"
     );
     assert!(page.contains(&format!("href=\"/traffic/flows?ip={host_ip}&amp;port=853\"")));
     assert!(page.contains(&format!("href=\"/logs?ip={SRC_B}\"")));
-    assert_eq!(page.matches("href=\"/hosts/").count(), 1, "only the inventory host links");
+    assert_eq!(
+        page.matches("href=\"/hosts/").count(),
+        1,
+        "only the inventory host links"
+    );
 
     // The flows view the link points at accepts the filter.
     let flows = c
@@ -210,7 +251,10 @@ async fn blocked_lines_link_to_host_flows_and_history_and_the_host_page_shows_th
         .text()
         .await
         .unwrap();
-    let card = host.split("Firewall events").nth(1).expect("firewall events card");
+    let card = host
+        .split("Firewall events")
+        .nth(1)
+        .expect("firewall events card");
     let card = card.split("</section>").next().unwrap();
     assert!(card.contains(SRC_A), "{card}");
     assert!(card.contains("badge block"), "{card}");

@@ -107,7 +107,10 @@ fn varint(mut v: u64) -> Vec<u8> {
 
 /// `bytes` after the varint it starts with.
 fn skip_varint(bytes: &[u8]) -> &[u8] {
-    let len = bytes.iter().position(|b| b & 0x80 == 0).map_or(bytes.len(), |i| i + 1);
+    let len = bytes
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .map_or(bytes.len(), |i| i + 1);
     &bytes[len..]
 }
 
@@ -157,6 +160,13 @@ impl EncodedLogs {
             terms: (first_term, self.terms.len() as u32),
         });
         Ok(())
+    }
+
+    /// Room for about `bytes` of values and index prefixes and `lines` lines.
+    pub fn reserve(&mut self, bytes: usize, lines: usize) {
+        self.buf.reserve(bytes);
+        self.lines.reserve(lines);
+        self.terms.reserve(lines * 2);
     }
 
     pub fn len(&self) -> usize {
@@ -244,7 +254,13 @@ impl Store {
         for log in logs.iter() {
             batch.push(log)?;
         }
-        let mut keys = vec![TimeKey { at: Timestamp(0), seq: 0 }; logs.len()];
+        let mut keys = vec![
+            TimeKey {
+                at: Timestamp(0),
+                seq: 0
+            };
+            logs.len()
+        ];
         self.append_encoded(std::slice::from_ref(&batch), |i, k| keys[i] = k)?;
         for (log, k) in logs.iter_mut().zip(keys) {
             log.received = k.at;

@@ -151,7 +151,11 @@ pub(crate) fn encode_value<V: Record>(table: &'static str, value: &V) -> Result<
 }
 
 /// Appends the encoded value (version byte, then postcard) to `out`.
-pub(crate) fn encode_into<V: Record>(table: &'static str, value: &V, mut out: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_into<V: Record>(
+    table: &'static str,
+    value: &V,
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, StoreError> {
     out.push(V::VERSION);
     postcard::to_extend(value, out).map_err(|e| StoreError::Encode {
         table,

@@ -187,6 +187,8 @@ pub struct LogBatch {
     pub encoded: EncodedLogs,
     /// The same lines, kept only while a live tail is subscribed.
     pub tail: Vec<StoredLog>,
+    /// Lines parsed into this batch, added to the shared counter once per batch.
+    parsed: u64,
 }
 
 impl LogBatch {
@@ -195,6 +197,7 @@ impl LogBatch {
         LogBatch {
             encoded: EncodedLogs::default(),
             tail: Vec::with_capacity(if hub.tail.receiver_count() > 0 { 64 } else { 0 }),
+            parsed: 0,
         }
     }
 
@@ -213,6 +216,8 @@ pub struct Ingest {
     pub hub: Arc<LogsHub>,
     pub queue: mpsc::Sender<LogBatch>,
     pub admission: Arc<Mutex<admission::Admission>>,
+    /// No per-sender rate limit: admitted stream frames need no lock.
+    pub unlimited: bool,
     pub max_message_size: usize,
     pub clock: Clock,
 }
@@ -241,7 +246,7 @@ impl Ingest {
                 let log = stored(event, sender, transport, now);
                 match batch.encoded.push(&log) {
                     Ok(()) => {
-                        c.parsed.fetch_add(1, Relaxed);
+                        batch.parsed += 1;
                         if batch.tail.capacity() > 0 {
                             batch.tail.push(log);
                         }
@@ -264,6 +269,7 @@ impl Ingest {
         if batch.is_empty() {
             return true;
         }
+        self.hub.counters.parsed.fetch_add(batch.parsed, Relaxed);
         self.queue.send(batch).await.is_ok()
     }
 }
@@ -321,6 +327,7 @@ pub async fn run(deps: SyslogDeps, shutdown: CancellationToken) {
             cfg.allowed_senders.clone(),
             cfg.rate_limit_per_sender,
         ))),
+        unlimited: cfg.rate_limit_per_sender == 0,
         max_message_size: cfg.max_message_size,
         clock,
     };
