@@ -14,9 +14,10 @@
 
 use super::sketch::{hll, hll_merge, TopN};
 use datasketches::hll::HllSketch;
+use foldhash::fast::RandomState;
 use hickory_proto::op::Query;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 pub const RCODE_NAMES: [&str; 11] = [
@@ -68,19 +69,7 @@ pub fn first_question(msg: &[u8], out: &mut String) -> Option<u16> {
         if !out.is_empty() {
             out.push('.');
         }
-        for &b in label {
-            match b {
-                b'.' | b'\\' => {
-                    out.push('\\');
-                    out.push(b as char);
-                }
-                b'A'..=b'Z' => out.push(b.to_ascii_lowercase() as char),
-                0x21..=0x7E => out.push(b as char),
-                _ => {
-                    let _ = write!(out, "\\{b:03}");
-                }
-            }
-        }
+        push_label(out, label);
     }
     if out.is_empty() {
         out.push('.');
@@ -90,6 +79,30 @@ pub fn first_question(msg: &[u8], out: &mut String) -> Option<u16> {
 
 /// DNS counters for one window. Bounded: qtypes are at most 65536 small counters, qnames
 /// go into sketches.
+/// Appends one label: printable ASCII lower-cased, `.` and `\` escaped, other bytes `\DDD`.
+fn push_label(out: &mut String, label: &[u8]) {
+    let plain = |b: &u8| matches!(b, 0x21..=0x7E) && *b != b'.' && *b != b'\\';
+    if let (true, Ok(text)) = (label.iter().all(plain), std::str::from_utf8(label)) {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
+    for &b in label {
+        match b {
+            b'.' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            b'A'..=b'Z' => out.push(b.to_ascii_lowercase() as char),
+            0x21..=0x7E => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03}");
+            }
+        }
+    }
+}
+
 pub struct DnsStats {
     pub messages: u64,
     pub udp_messages: u64,
@@ -118,6 +131,21 @@ pub struct DnsStats {
     name_buf: String,
     /// True when `name_buf` holds the first question of the last message.
     name_valid: bool,
+    pending: HashMap<Box<str>, QnameCounts, RandomState>,
+}
+
+/// Exact per-qname counts since the last [`DnsStats::settle`]: the HLL and the
+/// frequent-items sketches then get one update per distinct name and batch instead of one
+/// per message (the same result while the sketches are exact, the same error bounds when
+/// they are not). Bounded by [`DnsStats::MAX_PENDING`] names.
+#[derive(Default)]
+struct QnameCounts {
+    messages: u64,
+    response_bytes: u64,
+    nodata: u64,
+    servfail: u64,
+    nxdomain: u64,
+    refused: u64,
 }
 
 impl Default for DnsStats {
@@ -148,6 +176,7 @@ impl Default for DnsStats {
             response_bytes: 0,
             name_buf: String::with_capacity(256),
             name_valid: false,
+            pending: HashMap::default(),
         }
     }
 }
@@ -198,20 +227,18 @@ impl DnsStats {
                 self.name_valid = true;
                 *self.qtypes.entry(t).or_insert(0) += 1;
                 let name = self.name_buf.as_str();
-                self.qnames.update(name);
-                self.top_qnames.add_ref(name, 1);
-                let (q2, q3) = aggregate_labels(name);
-                self.top_qname2.add_ref(q2, 1);
-                if let Some(q3) = q3 {
-                    self.top_qname3.add_ref(q3, 1);
-                }
+                let c = match self.pending.get_mut(name) {
+                    Some(c) => c,
+                    None => self.pending.entry(name.into()).or_default(),
+                };
+                c.messages += 1;
                 if h.response {
-                    self.top_response_bytes.add_ref(name, size);
+                    c.response_bytes += size;
                     match h.rcode {
-                        0 if h.ancount == 0 => self.top_nodata.add_ref(name, 1),
-                        2 => self.top_servfail.add_ref(name, 1),
-                        3 => self.top_nxdomain.add_ref(name, 1),
-                        5 => self.top_refused.add_ref(name, 1),
+                        0 if h.ancount == 0 => c.nodata += 1,
+                        2 => c.servfail += 1,
+                        3 => c.nxdomain += 1,
+                        5 => c.refused += 1,
                         _ => {}
                     }
                 }
@@ -222,6 +249,38 @@ impl DnsStats {
     }
 
     /// The normalised first-question name of the message ingested last, if it parsed.
+    pub const MAX_PENDING: usize = 2048;
+
+    /// True when the pending per-name counts should be settled before the next message.
+    pub fn is_full(&self) -> bool {
+        self.pending.len() >= Self::MAX_PENDING
+    }
+
+    /// Feeds the pending per-name counts to the sketches; call before reading them.
+    pub fn settle(&mut self) {
+        for (name, c) in self.pending.drain() {
+            let name = &*name;
+            self.qnames.update(name);
+            self.top_qnames.add_ref(name, c.messages);
+            let (q2, q3) = aggregate_labels(name);
+            self.top_qname2.add_ref(q2, c.messages);
+            if let Some(q3) = q3 {
+                self.top_qname3.add_ref(q3, c.messages);
+            }
+            for (top, n) in [
+                (&mut self.top_response_bytes, c.response_bytes),
+                (&mut self.top_nodata, c.nodata),
+                (&mut self.top_servfail, c.servfail),
+                (&mut self.top_nxdomain, c.nxdomain),
+                (&mut self.top_refused, c.refused),
+            ] {
+                if n > 0 {
+                    top.add_ref(name, n);
+                }
+            }
+        }
+    }
+
     pub fn last_qname(&self) -> Option<&str> {
         self.name_valid.then_some(self.name_buf.as_str())
     }
@@ -231,7 +290,9 @@ impl DnsStats {
         (self.query_bytes > 0).then(|| self.response_bytes as f64 / self.query_bytes as f64)
     }
 
+    /// Adds a settled `o` into this one.
     pub fn merge_from(&mut self, o: &DnsStats) {
+        debug_assert!(o.pending.is_empty(), "merge_from needs settled stats");
         self.messages += o.messages;
         self.udp_messages += o.udp_messages;
         self.tcp_messages += o.tcp_messages;
@@ -363,6 +424,7 @@ mod tests {
         assert_eq!((d.messages, d.queries, d.responses), (4, 1, 3));
         assert_eq!((d.rcodes[0], d.rcodes[3], d.nodata), (2, 1, 1));
         assert_eq!((d.question_unparsed, d.too_short, d.udp_incomplete), (1, 1, 1));
+        d.settle();
         assert_eq!(d.top_qnames.top(10)[0], ("a.com".to_string(), 2));
         assert_eq!(d.qnames.estimate().round() as u64, 2);
     }
