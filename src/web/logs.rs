@@ -812,7 +812,7 @@ pub fn recent_firewall_events(
         }
         all.extend(found);
     }
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|e| std::cmp::Reverse(e.0));
     all.dedup_by(|a, b| a.0 == b.0);
     all.truncate(limit);
     all
