@@ -6,6 +6,8 @@
 //! `[kind][term][event key]` with an empty value, so a term's events sort by time and a
 //! search for one address is a short range scan. Index entries are derived from the event
 //! ([`StoredLog::index_terms`]), so pruning recomputes and deletes them with the event.
+//! Receivers encode values and index prefixes where they parse ([`EncodedLogs`]); the one
+//! writer only assigns keys and puts ([`Store::append_encoded`]).
 //!
 //! Must not: read clocks (callers pass cutoffs and receive times) or decide what matches
 //! beyond [`LogQuery::matches`].
