@@ -131,21 +131,104 @@ pub struct DnsStats {
     name_buf: String,
     /// True when `name_buf` holds the first question of the last message.
     name_valid: bool,
-    pending: HashMap<Box<str>, QnameCounts, RandomState>,
+    questions: Questions,
 }
 
-/// Exact per-qname counts since the last [`DnsStats::settle`]: the HLL and the
+/// A first question seen since the questions were last cleared, keyed by its wire bytes
+/// (name, qtype and qclass as they follow the header; see [`question_key`]).
+///
+/// Two jobs in one map. A cache: a busy resolver sees the same few thousand questions
+/// again and again, so each distinct one is decoded by hickory once and later messages
+/// only look it up (hickory's result depends on nothing but these bytes). And exact
+/// per-question counts since the last [`DnsStats::settle`]: the HLL and the
 /// frequent-items sketches then get one update per distinct name and batch instead of one
 /// per message (the same result while the sketches are exact, the same error bounds when
-/// they are not). Bounded by [`DnsStats::MAX_PENDING`] names.
-#[derive(Default)]
-struct QnameCounts {
+/// they are not). Bounded by [`DnsStats::MAX_QUESTIONS`] entries.
+struct Question {
+    name: Box<str>,
+    qtype: u16,
     messages: u64,
     response_bytes: u64,
     nodata: u64,
     servfail: u64,
     nxdomain: u64,
     refused: u64,
+}
+
+impl Question {
+    fn new(name: Box<str>, qtype: u16) -> Self {
+        Question {
+            name,
+            qtype,
+            messages: 0,
+            response_bytes: 0,
+            nodata: 0,
+            servfail: 0,
+            nxdomain: 0,
+            refused: 0,
+        }
+    }
+
+    fn reset_counts(&mut self) {
+        *self = Question::new(std::mem::take(&mut self.name), self.qtype);
+    }
+}
+
+/// The [`Question`]s, found by their wire bytes.
+#[derive(Default)]
+struct Questions {
+    index: HashMap<Box<[u8]>, usize, RandomState>,
+    list: Vec<Question>,
+}
+
+impl Questions {
+    /// The first question of `msg`: looked up by its wire bytes, else decoded by hickory
+    /// (into `name_buf`) and remembered. `None` when it does not decode.
+    fn get_or_decode(&mut self, name_buf: &mut String, msg: &[u8]) -> Option<&mut Question> {
+        let key = question_key(msg);
+        if let Some(&i) = key.and_then(|k| self.index.get(k)) {
+            return Some(&mut self.list[i]);
+        }
+        let qtype = first_question(msg, name_buf)?;
+        // Questions with compression pointers (never seen in practice) are keyed by their
+        // decoded name behind a byte no wire name starts with.
+        let key: Box<[u8]> = match key {
+            Some(k) => k.into(),
+            None => [&[0xFF][..], name_buf.as_bytes(), &qtype.to_be_bytes()]
+                .concat()
+                .into(),
+        };
+        let i = *self.index.entry(key).or_insert_with(|| {
+            self.list.push(Question::new(name_buf.as_str().into(), qtype));
+            self.list.len() - 1
+        });
+        Some(&mut self.list[i])
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.list.clear();
+    }
+}
+
+/// The wire bytes of the first question (uncompressed name, qtype, qclass), or `None` when
+/// the name uses a compression pointer or an extended label type, or the message ends
+/// first. Only a key: the question is decoded by hickory the first time it is seen.
+fn question_key(msg: &[u8]) -> Option<&[u8]> {
+    const START: usize = 12;
+    let mut i = START;
+    loop {
+        let len = usize::from(*msg.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 || i - START > 255 {
+            return None;
+        }
+        i += len;
+    }
+    msg.get(START..i + 4)
 }
 
 impl Default for DnsStats {
@@ -176,7 +259,7 @@ impl Default for DnsStats {
             response_bytes: 0,
             name_buf: String::with_capacity(256),
             name_valid: false,
-            pending: HashMap::default(),
+            questions: Questions::default(),
         }
     }
 }
@@ -217,28 +300,25 @@ impl DnsStats {
         if h.opcode != 0 {
             self.opcode_nonzero += 1;
         }
-        let qtype = if h.qdcount >= 1 {
-            first_question(msg, &mut self.name_buf)
+        let q = if h.qdcount >= 1 {
+            self.questions.get_or_decode(&mut self.name_buf, msg)
         } else {
             None
         };
-        match qtype {
-            Some(t) => {
+        match q {
+            Some(q) => {
                 self.name_valid = true;
-                *self.qtypes.entry(t).or_insert(0) += 1;
-                let name = self.name_buf.as_str();
-                let c = match self.pending.get_mut(name) {
-                    Some(c) => c,
-                    None => self.pending.entry(name.into()).or_default(),
-                };
-                c.messages += 1;
+                *self.qtypes.entry(q.qtype).or_insert(0) += 1;
+                self.name_buf.clear();
+                self.name_buf.push_str(&q.name);
+                q.messages += 1;
                 if h.response {
-                    c.response_bytes += size;
+                    q.response_bytes += size;
                     match h.rcode {
-                        0 if h.ancount == 0 => c.nodata += 1,
-                        2 => c.servfail += 1,
-                        3 => c.nxdomain += 1,
-                        5 => c.refused += 1,
+                        0 if h.ancount == 0 => q.nodata += 1,
+                        2 => q.servfail += 1,
+                        3 => q.nxdomain += 1,
+                        5 => q.refused += 1,
                         _ => {}
                     }
                 }
@@ -248,39 +328,48 @@ impl DnsStats {
         Some(h)
     }
 
-    /// The normalised first-question name of the message ingested last, if it parsed.
-    pub const MAX_PENDING: usize = 2048;
+    /// Distinct first questions kept between [`DnsStats::settle`] calls.
+    pub const MAX_QUESTIONS: usize = 4096;
 
-    /// True when the pending per-name counts should be settled before the next message.
+    /// True when the question map should be settled before the next message.
     pub fn is_full(&self) -> bool {
-        self.pending.len() >= Self::MAX_PENDING
+        self.questions.list.len() >= Self::MAX_QUESTIONS
     }
 
-    /// Feeds the pending per-name counts to the sketches; call before reading them.
+    /// Feeds the per-question counts to the sketches; call before reading them. The
+    /// questions stay for lookups until the map is full.
     pub fn settle(&mut self) {
-        for (name, c) in self.pending.drain() {
-            let name = &*name;
+        for q in &mut self.questions.list {
+            if q.messages == 0 {
+                continue;
+            }
+            let name = &*q.name;
             self.qnames.update(name);
-            self.top_qnames.add_ref(name, c.messages);
+            self.top_qnames.add_ref(name, q.messages);
             let (q2, q3) = aggregate_labels(name);
-            self.top_qname2.add_ref(q2, c.messages);
+            self.top_qname2.add_ref(q2, q.messages);
             if let Some(q3) = q3 {
-                self.top_qname3.add_ref(q3, c.messages);
+                self.top_qname3.add_ref(q3, q.messages);
             }
             for (top, n) in [
-                (&mut self.top_response_bytes, c.response_bytes),
-                (&mut self.top_nodata, c.nodata),
-                (&mut self.top_servfail, c.servfail),
-                (&mut self.top_nxdomain, c.nxdomain),
-                (&mut self.top_refused, c.refused),
+                (&mut self.top_response_bytes, q.response_bytes),
+                (&mut self.top_nodata, q.nodata),
+                (&mut self.top_servfail, q.servfail),
+                (&mut self.top_nxdomain, q.nxdomain),
+                (&mut self.top_refused, q.refused),
             ] {
                 if n > 0 {
                     top.add_ref(name, n);
                 }
             }
+            q.reset_counts();
+        }
+        if self.is_full() {
+            self.questions.clear();
         }
     }
 
+    /// The normalised first-question name of the message ingested last, if it parsed.
     pub fn last_qname(&self) -> Option<&str> {
         self.name_valid.then_some(self.name_buf.as_str())
     }
@@ -292,7 +381,10 @@ impl DnsStats {
 
     /// Adds a settled `o` into this one.
     pub fn merge_from(&mut self, o: &DnsStats) {
-        debug_assert!(o.pending.is_empty(), "merge_from needs settled stats");
+        debug_assert!(
+            o.questions.list.iter().all(|q| q.messages == 0),
+            "merge_from needs settled stats"
+        );
         self.messages += o.messages;
         self.udp_messages += o.udp_messages;
         self.tcp_messages += o.tcp_messages;
