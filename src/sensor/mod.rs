@@ -570,10 +570,11 @@ impl Sensor {
         }
         let hub = Arc::new(TrafficHub::new(mode.clone(), settings.clone()));
         let mut engine_cfg = engine_config(&settings);
-        if mode != CaptureMode::Disabled {
-            engine_cfg.geo = open_geo(&cfg.geo, &hub);
-            if let Some(g) = &engine_cfg.geo {
-                let _ = hub.geo.set(g.clone());
+        // Opened even without capture: the Logs page places blocked sources by country.
+        if let Some(g) = open_geo(&cfg.geo, &hub) {
+            let _ = hub.geo.set(g.clone());
+            if mode != CaptureMode::Disabled {
+                engine_cfg.geo = Some(g);
             }
         }
         let stop = Arc::new(AtomicBool::new(false));
