@@ -134,14 +134,7 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
     assert_eq!(countries[0]["iso"], a.as_str(), "most blocked first");
 
     let c = setup_admin(&server, "admin", PASSWORD).await;
-    let page = c
-        .get(format!("{}/logs", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, format!("{}/logs", server.url)).await;
     assert!(page.contains("Blocked sources by country"), "{page}");
     assert!(page.contains(&format!("<span class=\"cc\">{a}</span>")), "{page}");
     server.stop().await;
@@ -161,14 +154,7 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
         .unwrap();
     assert!(stats["by_country"].is_null(), "{stats}");
     let c = setup_admin(&plain, "admin", PASSWORD).await;
-    let page = c
-        .get(format!("{}/logs", plain.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, format!("{}/logs", plain.url)).await;
     assert!(!page.contains("Blocked sources by country"));
     assert!(page.contains("geo.city_db"));
     plain.stop().await;
@@ -207,14 +193,7 @@ async fn blocked_lines_link_to_host_flows_and_history_and_the_host_page_shows_th
     // The Logs page: the blocked line links to the host, to the flows of the source (and
     // its port) and to the source's history; the line to an unknown address has no host link.
     let c = setup_admin(&server, "admin", PASSWORD).await;
-    let page = c
-        .get(format!("{}/logs", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, format!("{}/logs", server.url)).await;
     let host_link = format!("href=\"/hosts/{host_id}\"");
     assert_eq!(page.matches(&host_link).count(), 1, "{page}");
     assert!(
@@ -243,14 +222,7 @@ async fn blocked_lines_link_to_host_flows_and_history_and_the_host_page_shows_th
 
     // The host page lists the host's firewall line (and not the other one), with the link
     // to all its lines.
-    let host = c
-        .get(format!("{}/hosts/{host_id}", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let host = common::page_text(&c, format!("{}/hosts/{host_id}", server.url)).await;
     let card = host
         .split("Firewall events")
         .nth(1)

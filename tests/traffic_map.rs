@@ -217,26 +217,12 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
 
     // The flows view and its exports, as a logged-in user.
     let web = setup_admin(&server, "admin", PASSWORD).await;
-    let html = web
-        .get(format!("{}/traffic/flows?sort=remote&dir=asc", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = common::page_text(&web, format!("{}/traffic/flows?sort=remote&dir=asc", server.url)).await;
     for ip in &endpoints {
         assert!(html.contains(&ip.to_string()), "flows view lacks {ip}");
     }
     assert!(html.contains("aria-sort=\"ascending\""));
-    let csv = web
-        .get(format!("{}/traffic/flows.csv?ip=81.2.69.142", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = common::page_text(&web, format!("{}/traffic/flows.csv?ip=81.2.69.142", server.url)).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].starts_with("source,proto,local"));
     assert!(
@@ -367,14 +353,7 @@ async fn device_kinds_follow_dhcp_vendor_class_and_mac_vendor() {
 /// fetched once the user zooms in). Printed for the report; the budget is 400 KB.
 async fn page_weight(web: &reqwest::Client, server: &TestServer) {
     use std::io::Write;
-    let html = web
-        .get(format!("{}/traffic/map", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = common::page_text(&web, format!("{}/traffic/map", server.url)).await;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(html.as_bytes()).unwrap();
     let mut total = gz.finish().unwrap().len();
