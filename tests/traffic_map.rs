@@ -353,7 +353,7 @@ async fn device_kinds_follow_dhcp_vendor_class_and_mac_vendor() {
 /// fetched once the user zooms in). Printed for the report; the budget is 400 KB.
 async fn page_weight(web: &reqwest::Client, server: &TestServer) {
     use std::io::Write;
-    let html = common::page_text(&web, format!("{}/traffic/map", server.url)).await;
+    let html = common::page_text(web, format!("{}/traffic/map", server.url)).await;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(html.as_bytes()).unwrap();
     let mut total = gz.finish().unwrap().len();
