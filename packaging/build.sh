@@ -2,7 +2,8 @@
 # Static cross builds of gatewatch for routers, on a plain Debian 12 machine (no docker).
 #
 #   packaging/build.sh all                          the six binaries, then the .ipk and .pkg files
-#   packaging/build.sh x86_64-unknown-linux-musl    one target (several may be listed)
+#   packaging/build.sh x86_64-unknown-linux-musl    one target (several may be listed; short
+#                                                   names: x86_64 aarch64 armv7 mipsel mips freebsd)
 #   packaging/build.sh packages                     only the .ipk/.pkg from binaries built before
 #
 # Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
@@ -21,7 +22,7 @@
 # lock if the server died holding it. packaging/smoke.sh therefore runs no store commands.
 #
 # Env: PROFILE (cargo profile, default release-small), NIGHTLY (toolchain for -Zbuild-std,
-#      default nightly), SKIP_INSTALL=1 (tools are known to be there), JOBS (cargo -j).
+#      default nightly-2026-05-20, pinned), SKIP_INSTALL=1 (tools are known to be there), JOBS (cargo -j).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,8 @@ OUT="$ROOT/target-cross"
 TOOLS="$OUT/tools"
 DIST="$OUT/dist"
 PROFILE=${PROFILE:-release-small}
-NIGHTLY=${NIGHTLY:-nightly}
+# Pinned: -Zbuild-std changes between nightlies; this one built all six targets here.
+NIGHTLY=${NIGHTLY:-nightly-2026-05-20}
 ZIG_VERSION=0.17.1
 ZIGBUILD_VERSION=0.24.0
 ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl x86_64-unknown-freebsd"
@@ -38,6 +40,19 @@ FREEBSD_BASE_LIBS="libc.so.7 libthr.so.3 libm.so.5 libgcc_s.so.1 libutil.so.9 li
 
 log() { printf '\n=== %s\n' "$*" >&2; }
 die() { echo "build.sh: $*" >&2; exit 1; }
+
+# Short names: x86_64, aarch64, armv7, mipsel, mips, freebsd.
+full_target() {
+    case $1 in
+        x86_64 | x86_64-musl) echo x86_64-unknown-linux-musl ;;
+        aarch64) echo aarch64-unknown-linux-musl ;;
+        armv7) echo armv7-unknown-linux-musleabihf ;;
+        mipsel) echo mipsel-unknown-linux-musl ;;
+        mips) echo mips-unknown-linux-musl ;;
+        freebsd) echo x86_64-unknown-freebsd ;;
+        *) echo "$1" ;;
+    esac
+}
 
 need_zig() { case $1 in x86_64-unknown-linux-musl) return 1 ;; *) return 0 ;; esac; }
 
@@ -243,12 +258,15 @@ packages() {
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n '2,19p' "$0"; exit 2; }
+    [ $# -gt 0 ] || { sed -n '2,26p' "$0"; exit 2; }
     local targets="" pack=0
     case $1 in
         all) targets=$ALL_TARGETS pack=1 ;;
         packages) pack=1 ;;
-        *) targets="$*" ;;
+        *)
+            local a
+            for a in "$@"; do targets="$targets $(full_target "$a")"; done
+            ;;
     esac
     mkdir -p "$TOOLS" "$DIST"
     [ "${SKIP_INSTALL:-0}" = 1 ] || install_tools "$targets"
