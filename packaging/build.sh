@@ -202,6 +202,10 @@ build_target() {
     fi
     case $t in mips*) rflags="$rflags -C target-feature=+crt-static" ;; esac # mips musl defaults to dynamic
 
+    # One cargo target dir per toolchain: the stable and the nightly targets share no host
+    # artifacts anyway, and two builds (one of each) can then run at the same time.
+    local tdir="$OUT/$tc"
+
     local prefix="$TOOLS/sysroot/$t"
     build_libpcap "$prefix" "${zt%% *}" "$pcapt" "$cc" "$ar" "$ranlib" "$xcf"
     # The pcap crate links `pcap` as a dylib. Static musl links pick libpcap.a; FreeBSD links
@@ -219,14 +223,14 @@ build_target() {
         if [ $tool = cargo ]; then
             # shellcheck disable=SC2086
             env "CC_${t//-/_}=$cc" "CFLAGS_${t//-/_}=$xcf" nice -n 15 \
-                cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$OUT" "${jobs[@]}"
+                cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
         else
             # shellcheck disable=SC2086
-            nice -n 15 cargo "+$tc" zigbuild --locked $buildstd --profile "$PROFILE" --target "$t" --target-dir "$OUT" "${jobs[@]}"
+            nice -n 15 cargo "+$tc" zigbuild --locked $buildstd --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
         fi
     )
     local secs=$((SECONDS - start))
-    local bin="$OUT/$t/$PROFILE/gatewatch"
+    local bin="$tdir/$t/$PROFILE/gatewatch"
     check_linkage "$t" "$bin"
     mkdir -p "$DIST/$t"
     cp "$bin" "$DIST/$t/gatewatch"
