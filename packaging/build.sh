@@ -173,7 +173,11 @@ check_linkage() {
 }
 
 build_target() {
-    local t=$1 up tc=stable tool=zigbuild buildstd="" rflags="" zt pcapt cc ar ranlib xcf=""
+    local t=$1 up tc=stable tool=zigbuild buildstd="" zt pcapt cc ar ranlib xcf=""
+    # Size (goal <= 8 MB per binary): the profile aborts on panic, so nothing ever unwinds;
+    # unwind tables would only serve panic backtraces (~1 MB of .eh_frame). Panics still
+    # print their message and location.
+    local rflags="-C force-unwind-tables=no"
     up=$(echo "$t" | tr 'a-z-' 'A-Z_')
     case $t in
         x86_64-unknown-linux-musl) zt=x86_64-linux-musl pcapt=linux tool=cargo ;;
@@ -197,8 +201,10 @@ build_target() {
         cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
     fi
     if ! rustup target list --installed --toolchain stable | grep -qx "$t"; then
-        tc=$NIGHTLY buildstd="-Zbuild-std=std,panic_abort"
-        rflags="-C link-self-contained=no" # rustc's own crt objects are absent; zig supplies musl's
+        # std built here too: for size, without backtrace symbolization (gimli, ~250 kB) and
+        # with std's optimize_for_size variants.
+        tc=$NIGHTLY buildstd="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
+        rflags="$rflags -C link-self-contained=no" # rustc's own crt objects are absent; zig supplies musl's
     fi
     case $t in mips*) rflags="$rflags -C target-feature=+crt-static" ;; esac # mips musl defaults to dynamic
 
@@ -234,6 +240,16 @@ build_target() {
     check_linkage "$t" "$bin"
     mkdir -p "$DIST/$t"
     cp "$bin" "$DIST/$t/gatewatch"
+    case $t in
+        mips*)
+            # LLVM writes MIPS procedure descriptors (.pdr, ~600 kB) that nothing reads at run
+            # time and the linker's strip keeps; the toolchain's llvm-objcopy drops them.
+            local sysroot
+            sysroot=$(rustc "+$tc" --print sysroot)
+            LD_LIBRARY_PATH="$sysroot/lib" "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" \
+                --remove-section=.pdr "$DIST/$t/gatewatch"
+            ;;
+    esac
     echo "$t: built in ${secs}s" | tee -a "$OUT/build-times.txt"
 }
 
