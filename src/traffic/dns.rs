@@ -14,9 +14,10 @@
 
 use super::sketch::{hll, hll_merge, TopN};
 use datasketches::hll::HllSketch;
+use foldhash::fast::RandomState;
 use hickory_proto::op::Query;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 pub const RCODE_NAMES: [&str; 11] = [
@@ -68,19 +69,7 @@ pub fn first_question(msg: &[u8], out: &mut String) -> Option<u16> {
         if !out.is_empty() {
             out.push('.');
         }
-        for &b in label {
-            match b {
-                b'.' | b'\\' => {
-                    out.push('\\');
-                    out.push(b as char);
-                }
-                b'A'..=b'Z' => out.push(b.to_ascii_lowercase() as char),
-                0x21..=0x7E => out.push(b as char),
-                _ => {
-                    let _ = write!(out, "\\{b:03}");
-                }
-            }
-        }
+        push_label(out, label);
     }
     if out.is_empty() {
         out.push('.');
@@ -90,6 +79,30 @@ pub fn first_question(msg: &[u8], out: &mut String) -> Option<u16> {
 
 /// DNS counters for one window. Bounded: qtypes are at most 65536 small counters, qnames
 /// go into sketches.
+/// Appends one label: printable ASCII lower-cased, `.` and `\` escaped, other bytes `\DDD`.
+fn push_label(out: &mut String, label: &[u8]) {
+    let plain = |b: &u8| matches!(b, 0x21..=0x7E) && *b != b'.' && *b != b'\\';
+    if let (true, Ok(text)) = (label.iter().all(plain), std::str::from_utf8(label)) {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
+    for &b in label {
+        match b {
+            b'.' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            b'A'..=b'Z' => out.push(b.to_ascii_lowercase() as char),
+            0x21..=0x7E => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03}");
+            }
+        }
+    }
+}
+
 pub struct DnsStats {
     pub messages: u64,
     pub udp_messages: u64,
@@ -118,6 +131,104 @@ pub struct DnsStats {
     name_buf: String,
     /// True when `name_buf` holds the first question of the last message.
     name_valid: bool,
+    questions: Questions,
+}
+
+/// A first question seen since the questions were last cleared, keyed by its wire bytes
+/// (name, qtype and qclass as they follow the header; see [`question_key`]).
+///
+/// Two jobs in one map. A cache: a busy resolver sees the same few thousand questions
+/// again and again, so each distinct one is decoded by hickory once and later messages
+/// only look it up (hickory's result depends on nothing but these bytes). And exact
+/// per-question counts since the last [`DnsStats::settle`]: the HLL and the
+/// frequent-items sketches then get one update per distinct name and batch instead of one
+/// per message (the same result while the sketches are exact, the same error bounds when
+/// they are not). Bounded by [`DnsStats::MAX_QUESTIONS`] entries.
+struct Question {
+    name: Box<str>,
+    qtype: u16,
+    messages: u64,
+    response_bytes: u64,
+    nodata: u64,
+    servfail: u64,
+    nxdomain: u64,
+    refused: u64,
+}
+
+impl Question {
+    fn new(name: Box<str>, qtype: u16) -> Self {
+        Question {
+            name,
+            qtype,
+            messages: 0,
+            response_bytes: 0,
+            nodata: 0,
+            servfail: 0,
+            nxdomain: 0,
+            refused: 0,
+        }
+    }
+
+    fn reset_counts(&mut self) {
+        *self = Question::new(std::mem::take(&mut self.name), self.qtype);
+    }
+}
+
+/// The [`Question`]s, found by their wire bytes.
+#[derive(Default)]
+struct Questions {
+    index: HashMap<Box<[u8]>, usize, RandomState>,
+    list: Vec<Question>,
+}
+
+impl Questions {
+    /// The first question of `msg`: looked up by its wire bytes, else decoded by hickory
+    /// (into `name_buf`) and remembered. `None` when it does not decode.
+    fn get_or_decode(&mut self, name_buf: &mut String, msg: &[u8]) -> Option<&mut Question> {
+        let key = question_key(msg);
+        if let Some(&i) = key.and_then(|k| self.index.get(k)) {
+            return Some(&mut self.list[i]);
+        }
+        let qtype = first_question(msg, name_buf)?;
+        // Questions with compression pointers (never seen in practice) are keyed by their
+        // decoded name behind a byte no wire name starts with.
+        let key: Box<[u8]> = match key {
+            Some(k) => k.into(),
+            None => [&[0xFF][..], name_buf.as_bytes(), &qtype.to_be_bytes()]
+                .concat()
+                .into(),
+        };
+        let i = *self.index.entry(key).or_insert_with(|| {
+            self.list.push(Question::new(name_buf.as_str().into(), qtype));
+            self.list.len() - 1
+        });
+        Some(&mut self.list[i])
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.list.clear();
+    }
+}
+
+/// The wire bytes of the first question (uncompressed name, qtype, qclass), or `None` when
+/// the name uses a compression pointer or an extended label type, or the message ends
+/// first. Only a key: the question is decoded by hickory the first time it is seen.
+fn question_key(msg: &[u8]) -> Option<&[u8]> {
+    const START: usize = 12;
+    let mut i = START;
+    loop {
+        let len = usize::from(*msg.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 || i - START > 255 {
+            return None;
+        }
+        i += len;
+    }
+    msg.get(START..i + 4)
 }
 
 impl Default for DnsStats {
@@ -148,6 +259,7 @@ impl Default for DnsStats {
             response_bytes: 0,
             name_buf: String::with_capacity(256),
             name_valid: false,
+            questions: Questions::default(),
         }
     }
 }
@@ -188,30 +300,25 @@ impl DnsStats {
         if h.opcode != 0 {
             self.opcode_nonzero += 1;
         }
-        let qtype = if h.qdcount >= 1 {
-            first_question(msg, &mut self.name_buf)
+        let q = if h.qdcount >= 1 {
+            self.questions.get_or_decode(&mut self.name_buf, msg)
         } else {
             None
         };
-        match qtype {
-            Some(t) => {
+        match q {
+            Some(q) => {
                 self.name_valid = true;
-                *self.qtypes.entry(t).or_insert(0) += 1;
-                let name = self.name_buf.as_str();
-                self.qnames.update(name);
-                self.top_qnames.add_ref(name, 1);
-                let (q2, q3) = aggregate_labels(name);
-                self.top_qname2.add_ref(q2, 1);
-                if let Some(q3) = q3 {
-                    self.top_qname3.add_ref(q3, 1);
-                }
+                *self.qtypes.entry(q.qtype).or_insert(0) += 1;
+                self.name_buf.clear();
+                self.name_buf.push_str(&q.name);
+                q.messages += 1;
                 if h.response {
-                    self.top_response_bytes.add_ref(name, size);
+                    q.response_bytes += size;
                     match h.rcode {
-                        0 if h.ancount == 0 => self.top_nodata.add_ref(name, 1),
-                        2 => self.top_servfail.add_ref(name, 1),
-                        3 => self.top_nxdomain.add_ref(name, 1),
-                        5 => self.top_refused.add_ref(name, 1),
+                        0 if h.ancount == 0 => q.nodata += 1,
+                        2 => q.servfail += 1,
+                        3 => q.nxdomain += 1,
+                        5 => q.refused += 1,
                         _ => {}
                     }
                 }
@@ -219,6 +326,47 @@ impl DnsStats {
             None => self.question_unparsed += 1,
         }
         Some(h)
+    }
+
+    /// Distinct first questions kept between [`DnsStats::settle`] calls.
+    pub const MAX_QUESTIONS: usize = 4096;
+
+    /// True when the question map should be settled before the next message.
+    pub fn is_full(&self) -> bool {
+        self.questions.list.len() >= Self::MAX_QUESTIONS
+    }
+
+    /// Feeds the per-question counts to the sketches; call before reading them. The
+    /// questions stay for lookups until the map is full.
+    pub fn settle(&mut self) {
+        for q in &mut self.questions.list {
+            if q.messages == 0 {
+                continue;
+            }
+            let name = &*q.name;
+            self.qnames.update(name);
+            self.top_qnames.add_ref(name, q.messages);
+            let (q2, q3) = aggregate_labels(name);
+            self.top_qname2.add_ref(q2, q.messages);
+            if let Some(q3) = q3 {
+                self.top_qname3.add_ref(q3, q.messages);
+            }
+            for (top, n) in [
+                (&mut self.top_response_bytes, q.response_bytes),
+                (&mut self.top_nodata, q.nodata),
+                (&mut self.top_servfail, q.servfail),
+                (&mut self.top_nxdomain, q.nxdomain),
+                (&mut self.top_refused, q.refused),
+            ] {
+                if n > 0 {
+                    top.add_ref(name, n);
+                }
+            }
+            q.reset_counts();
+        }
+        if self.is_full() {
+            self.questions.clear();
+        }
     }
 
     /// The normalised first-question name of the message ingested last, if it parsed.
@@ -231,7 +379,12 @@ impl DnsStats {
         (self.query_bytes > 0).then(|| self.response_bytes as f64 / self.query_bytes as f64)
     }
 
+    /// Adds a settled `o` into this one.
     pub fn merge_from(&mut self, o: &DnsStats) {
+        debug_assert!(
+            o.questions.list.iter().all(|q| q.messages == 0),
+            "merge_from needs settled stats"
+        );
         self.messages += o.messages;
         self.udp_messages += o.udp_messages;
         self.tcp_messages += o.tcp_messages;
@@ -363,6 +516,7 @@ mod tests {
         assert_eq!((d.messages, d.queries, d.responses), (4, 1, 3));
         assert_eq!((d.rcodes[0], d.rcodes[3], d.nodata), (2, 1, 1));
         assert_eq!((d.question_unparsed, d.too_short, d.udp_incomplete), (1, 1, 1));
+        d.settle();
         assert_eq!(d.top_qnames.top(10)[0], ("a.com".to_string(), 2));
         assert_eq!(d.qnames.estimate().round() as u64, 2);
     }

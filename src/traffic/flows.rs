@@ -10,16 +10,39 @@ use crate::capture::PacketTime;
 use foldhash::fast::RandomState;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
 /// A flow's key with its two endpoints in canonical order, so both directions meet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     pub a: (IpAddr, u16),
     pub b: (IpAddr, u16),
     pub proto: u8,
+}
+
+/// Three packed writes instead of a walk over the fields: this is the hottest hash of the
+/// engine (every IP packet). Equal keys pack equally, so it agrees with the derived `Eq`.
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        fn bits(ip: IpAddr) -> (u128, u64) {
+            match ip {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 1),
+                IpAddr::V6(v6) => (u128::from(v6), 0),
+            }
+        }
+        let ((a, a_v4), (b, b_v4)) = (bits(self.a.0), bits(self.b.0));
+        h.write_u128(a);
+        h.write_u128(b);
+        h.write_u64(
+            u64::from(self.a.1)
+                | u64::from(self.b.1) << 16
+                | u64::from(self.proto) << 32
+                | a_v4 << 40
+                | b_v4 << 41,
+        );
+    }
 }
 
 impl FlowKey {

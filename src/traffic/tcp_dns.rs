@@ -9,6 +9,7 @@
 //! of buffered out-of-order bytes per stream, idle expiry by `now`.
 
 use crate::capture::PacketTime;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -170,19 +171,20 @@ impl TcpDnsStreams {
         on_message: &mut impl FnMut(&[u8]),
     ) {
         self.expire(now);
-        let new_stream = match self.streams.get(&key) {
-            None => true,
-            Some(s) => syn && !(s.syn && s.isn == seq),
-        };
-        if new_stream {
-            if !self.streams.contains_key(&key) && self.streams.len() >= self.max_streams {
+        let full = self.streams.len() >= self.max_streams;
+        let s = match self.streams.entry(key) {
+            Entry::Occupied(o) => {
+                let s = o.into_mut();
+                if syn && !(s.syn && s.isn == seq) {
+                    *s = Stream::new(seq, syn, now);
+                }
+                s
+            }
+            Entry::Vacant(_) if full => {
                 self.dropped_streams += 1;
                 return;
             }
-            self.streams.insert(key, Stream::new(seq, syn, now));
-        }
-        let Some(s) = self.streams.get_mut(&key) else {
-            return;
+            Entry::Vacant(v) => v.insert(Stream::new(seq, syn, now)),
         };
         s.last_seen = now;
         if payload.is_empty() {

@@ -494,6 +494,7 @@ impl Window {
                 self.geo.count(g, spec, ip, p, b);
             }
         }
+        self.dns.settle();
         for (port, (p, b)) in self.pending.dport.drain() {
             self.top_dport_packets.add(port, p);
             self.top_dport_bytes.add(port, b);
@@ -733,7 +734,7 @@ impl Engine {
         if let Some(dir) = self.host_spec.classify(&d.src, &d.dst) {
             self.live.direction.add(dir, wire);
         }
-        if self.live.pending.is_full() {
+        if self.live.pending.is_full() || self.live.dns.is_full() {
             self.settle_live();
         }
         let (sport, dport) = if d.l4_header { (d.sport, d.dport) } else { (0, 0) };
