@@ -152,6 +152,40 @@ build_libpcap() {
     rm -rf "$b"
 }
 
+# datasketches refuses big-endian targets with a blanket compile_error!
+# (apache/datasketches-rust#28: a policy carried over from the Java library, whose compression
+# code is byte-order dependent; the Rust HLL, KLL and frequent-items code gatewatch uses reads
+# and writes explicit little-endian bytes). For mips (big-endian) only, build from a vendored
+# copy of the locked crates with that one line removed; Cargo.lock stays as it is, and
+# smoke.sh checks that the mips binary's summaries (sketch estimates included) equal the
+# x86_64 ones byte for byte. -Zbuild-std resolves std's own dependencies through the same
+# source, so the vendored set includes the toolchain's library/Cargo.lock too.
+# big_endian_sources TOOLCHAIN: prints the cargo --config arguments.
+big_endian_sources() {
+    local v="$TOOLS/vendor-be" tc=$1 lib
+    if [ "$(cat "$v/.patched" 2>/dev/null)" != "$tc" ]; then
+        log "vendored crates for big-endian targets (datasketches without its endianness guard)"
+        rm -rf "$v"
+        lib="$(rustc "+$tc" --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+        (cd "$ROOT" && cargo "+$tc" vendor --locked --versioned-dirs -s "$lib" "$v" >/dev/null)
+        python3 - "$v" <<'PY'
+import glob, hashlib, json, sys
+(lib,) = glob.glob(sys.argv[1] + "/datasketches-*/src/lib.rs")
+src = open(lib).read()
+guard = '#[cfg(target_endian = "big")]\ncompile_error!("datasketches does not support big-endian targets");\n'
+if guard not in src:
+    sys.exit("build.sh: datasketches' big-endian guard changed; check " + lib)
+open(lib, "w").write(src.replace(guard, ""))
+sums = lib[: -len("src/lib.rs")] + ".cargo-checksum.json"
+meta = json.load(open(sums))
+meta["files"]["src/lib.rs"] = hashlib.sha256(open(lib, "rb").read()).hexdigest()
+json.dump(meta, open(sums, "w"))
+PY
+        echo "$tc" >"$v/.patched"
+    fi
+    echo "--config source.crates-io.replace-with='vendored-be' --config source.vendored-be.directory='$v'"
+}
+
 # Checks that a binary only needs what the target promises: nothing for the Linux targets
 # (static), FreeBSD base libraries for FreeBSD.
 check_linkage() {
@@ -218,6 +252,9 @@ build_target() {
     # libc dynamically, so give the linker a libpcap.so that is a linker script naming the archive.
     [ $pcapt = bpf ] && echo 'INPUT(libpcap.a)' >"$prefix/lib/libpcap.so"
 
+    local sources=""
+    case $t in mips-*) sources=$(big_endian_sources "$tc") ;; esac
+
     log "cargo +$tc $tool --profile $PROFILE --target $t $buildstd"
     local start=$SECONDS
     (
@@ -232,7 +269,7 @@ build_target() {
                 cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
         else
             # shellcheck disable=SC2086
-            nice -n 15 cargo "+$tc" zigbuild --locked $buildstd --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
+            nice -n 15 cargo "+$tc" zigbuild --locked $sources $buildstd --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
         fi
     )
     local secs=$((SECONDS - start))
