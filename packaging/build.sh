@@ -152,34 +152,44 @@ build_libpcap() {
     rm -rf "$b"
 }
 
-# datasketches refuses big-endian targets with a blanket compile_error!
-# (apache/datasketches-rust#28: a policy carried over from the Java library, whose compression
-# code is byte-order dependent; the Rust HLL, KLL and frequent-items code gatewatch uses reads
-# and writes explicit little-endian bytes). For mips (big-endian) only, build from a vendored
-# copy of the locked crates with that one line removed; Cargo.lock stays as it is, and
-# smoke.sh checks that the mips binary's summaries (sketch estimates included) equal the
-# x86_64 ones byte for byte. -Zbuild-std resolves std's own dependencies through the same
-# source, so the vendored set includes the toolchain's library/Cargo.lock too.
+# Two locked crates assume a little-endian host, so for mips (big-endian) only the build uses a
+# vendored copy of the locked crates with them fixed (Cargo.lock stays as it is):
+# - datasketches refuses big-endian targets with a blanket compile_error!
+#   (apache/datasketches-rust#28: a policy carried over from the Java library, whose
+#   compression code is byte-order dependent; the Rust HLL, KLL and frequent-items code
+#   gatewatch uses reads and writes explicit little-endian bytes): the line is removed.
+# - pcap-parser 0.17 reads a pcapng block type as little-endian and then "converts" it with
+#   u32::from_le/from_be, which swaps on a big-endian host, so every pcapng block after the
+#   section header fails its type check there: the conversion becomes host-independent.
+# smoke.sh checks that the mips binary's summaries equal the x86_64 ones byte for byte.
+# -Zbuild-std resolves std's own dependencies through the same source, so the vendored set
+# includes the toolchain's library/Cargo.lock too.
 # big_endian_sources TOOLCHAIN: prints the cargo --config arguments.
 big_endian_sources() {
     local v="$TOOLS/vendor-be" tc=$1 lib
     if [ "$(cat "$v/.patched" 2>/dev/null)" != "$tc" ]; then
-        log "vendored crates for big-endian targets (datasketches without its endianness guard)"
+        log "vendored crates for big-endian targets (datasketches and pcap-parser fixed)"
         rm -rf "$v"
         lib="$(rustc "+$tc" --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
         (cd "$ROOT" && cargo "+$tc" vendor --locked --versioned-dirs -s "$lib" "$v" >/dev/null)
         python3 - "$v" <<'PY'
 import glob, hashlib, json, sys
-(lib,) = glob.glob(sys.argv[1] + "/datasketches-*/src/lib.rs")
-src = open(lib).read()
-guard = '#[cfg(target_endian = "big")]\ncompile_error!("datasketches does not support big-endian targets");\n'
-if guard not in src:
-    sys.exit("build.sh: datasketches' big-endian guard changed; check " + lib)
-open(lib, "w").write(src.replace(guard, ""))
-sums = lib[: -len("src/lib.rs")] + ".cargo-checksum.json"
-meta = json.load(open(sums))
-meta["files"]["src/lib.rs"] = hashlib.sha256(open(lib, "rb").read()).hexdigest()
-json.dump(meta, open(sums, "w"))
+
+def patch(pattern, rel, old, new):
+    (crate,) = glob.glob(sys.argv[1] + "/" + pattern)
+    path = crate + "/" + rel
+    src = open(path).read()
+    if old not in src:
+        sys.exit("build.sh: " + path + " changed; re-check the big-endian patch")
+    open(path, "w").write(src.replace(old, new))
+    sums = json.load(open(crate + "/.cargo-checksum.json"))
+    sums["files"][rel] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    json.dump(sums, open(crate + "/.cargo-checksum.json", "w"))
+
+patch("datasketches-0.6.*", "src/lib.rs",
+      '#[cfg(target_endian = "big")]\ncompile_error!("datasketches does not support big-endian targets");\n', "")
+patch("pcap-parser-0.17.*", "src/endianness.rs", "u32::from_be(n)", "n.swap_bytes()")
+patch("pcap-parser-0.17.*", "src/endianness.rs", "u32::from_le(n)", "n")
 PY
         echo "$tc" >"$v/.patched"
     fi
