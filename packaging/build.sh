@@ -263,7 +263,13 @@ build_target() {
     [ $pcapt = bpf ] && echo 'INPUT(libpcap.a)' >"$prefix/lib/libpcap.so"
 
     local sources=""
-    case $t in mips-*) sources=$(big_endian_sources "$tc") ;; esac
+    if [ "${t%%-*}" = mips ]; then
+        sources=$(big_endian_sources "$tc")
+        # Cargo never re-checks registry sources, so a re-patched copy would not be rebuilt.
+        # shellcheck disable=SC2086
+        (cd "$ROOT" && cargo "+$tc" clean -q $sources -p datasketches -p pcap-parser --target "$t" \
+            --profile "$PROFILE" --target-dir "$tdir")
+    fi
 
     log "cargo +$tc $tool --profile $PROFILE --target $t $buildstd"
     local start=$SECONDS
