@@ -36,7 +36,7 @@
     return td;
   }
 
-  function addr(td, ip, port) {
+  function addr(td, ip, port, host) {
     if (!ip) return;
     var a = document.createElement("a");
     a.href = "/logs?ip=" + encodeURIComponent(ip);
@@ -44,10 +44,19 @@
     a.title = "History of this address";
     td.appendChild(a);
     if (port !== null && port !== undefined) td.appendChild(document.createTextNode(":" + port));
+    if (host) {
+      td.appendChild(document.createElement("br"));
+      var hl = document.createElement("a");
+      hl.className = "host";
+      hl.href = "/hosts/" + host.id;
+      hl.textContent = host.label;
+      hl.title = "This address's host in the inventory";
+      td.appendChild(hl);
+    }
     td.appendChild(document.createTextNode(" "));
     var f = document.createElement("a");
     f.className = "small";
-    f.href = "/traffic?ip=" + encodeURIComponent(ip) + (port !== null && port !== undefined ? "&port=" + port : "");
+    f.href = "/traffic/flows?ip=" + encodeURIComponent(ip) + (port !== null && port !== undefined ? "&port=" + port : "");
     f.textContent = "flows";
     td.appendChild(f);
   }
@@ -62,8 +71,8 @@
     var act = cell(tr, null);
     if (r.action) { var b = document.createElement("span"); b.className = "badge " + r.action; b.textContent = r.action; act.appendChild(b); }
     if (r.protocol) act.appendChild(document.createTextNode(" " + r.protocol));
-    addr(cell(tr, null), r.src, r.src_port);
-    addr(cell(tr, null), r.dst, r.dst_port);
+    addr(cell(tr, null), r.src, r.src_port, r.src_host);
+    addr(cell(tr, null), r.dst, r.dst_port, r.dst_host);
     cell(tr, r.message, "msg");
     return tr;
   }

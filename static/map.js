@@ -16,10 +16,12 @@
   var form = document.getElementById("map-filters");
   var pauseBtn = document.getElementById("map-pause");
 
-  var COLORS = {
-    iphone: "#4e9bff", android: "#3ddc84", windows: "#00b4f0", macos: "#c58af9",
-    linux: "#f5b700", iot: "#ff7b54", unknown: "#a0a7b4"
-  };
+  // Arc colours are the legend's: one place (map.css .dev-*) says what a colour means.
+  var COLORS = {};
+  ["iphone", "android", "windows", "macos", "linux", "iot", "unknown"].forEach(function (k) {
+    var sw = document.querySelector("#map-legend .dev-" + k);
+    COLORS[k] = (sw && getComputedStyle(sw).backgroundColor) || "#a0a7b4";
+  });
   var COUNTRY_ZOOM = 1.8, HOST_ZOOM = 2.5, DETAIL_ZOOM = 2.5, MAX_ZOOM = 40;
 
   var home = { lat: parseFloat(root.dataset.homeLat) || 0, lon: parseFloat(root.dataset.homeLon) || 0 };
@@ -30,10 +32,17 @@
   var countries = [];      // {name, rings: [Float64Array x,y,...], lx, ly, area}
   var view = { zoom: 1, cx: 0.5, cy: 0.42 };
   var W = 0, H = 0, dpr = 1;
-  var base = document.createElement("canvas");
-  var baseDirty = true;
+  var base = document.createElement("canvas");   // the world map
+  var layer = document.createElement("canvas");  // the world map with arcs and labels
+  var baseDirty = true, layerDirty = true;
+  var layerView = null;        // the view the layer was drawn for
+  var lastViewChange = -1e9;   // performance.now() of the last zoom or pan
+  var SETTLE_MS = 120;
+  var seaColor = "#0d1b2a";
   var animT = 0, lastNow = 0;
-  var frameTimes = null;
+  var frameTimes = null;   // {at, draw} per frame while measure() runs
+  var flushEachFrame = false; // measure(ms, {flush: true}): rasterise inside the timing
+  var panEachFrame = false;   // measure(ms, {pan: true}): the view moves every frame
 
   // --- projection: Web Mercator into [0,1]², then the view ---
   function mx(lon) { return (lon + 180) / 360; }
@@ -112,7 +121,8 @@
     base.width = canvas.width; base.height = canvas.height;
     var b = base.getContext("2d");
     b.setTransform(dpr, 0, 0, dpr, 0, 0);
-    b.fillStyle = cssVar("--map-sea", "#0d1b2a");
+    seaColor = cssVar("--map-sea", "#0d1b2a");
+    b.fillStyle = seaColor;
     b.fillRect(0, 0, W, H);
     b.beginPath();
     var s = scale(), ox = W / 2 - view.cx * s, oy = H / 2 - view.cy * s;
@@ -185,10 +195,11 @@
     return true;
   }
 
-  // 1 px up to ~10 KB, 4 px from ~100 MB; half-pixel steps so arcs batch well.
+  // Whole pixels: 1 below 100 KB, 2 to 10 MB, 3 to 1 GB, 4 above (drawn as that many
+  // one-pixel lines, see drawLayer).
   function widthFor(bytes) {
-    var w = 0.75 + Math.log(bytes + 1) / Math.LN10 / 2.5;
-    return Math.max(1, Math.min(4, Math.round(w * 2) / 2));
+    var lg = Math.log(bytes + 1) / Math.LN10;
+    return Math.max(1, Math.min(4, Math.floor((lg - 1) / 2)));
   }
 
   function refilter() {
@@ -208,7 +219,8 @@
         color: COLORS[fl.device] || COLORS.unknown, phase: (i * 0.618) % 1
       });
     }
-    shown.sort(function (a, b) { return a.color < b.color ? -1 : a.color > b.color ? 1 : a.w - b.w; });
+    shown.sort(function (a, b) { return a.color < b.color ? -1 : a.color > b.color ? 1 : 0; });
+    layerDirty = true;
     stateEl.dataset.arcs = String(shown.length);
     stateEl.dataset.unplaced = String(unplaced);
     statusEl.textContent = (paused ? "Paused · " : "") + shown.length + " arcs" +
@@ -241,6 +253,9 @@
         var fl = a.f, li = document.createElement("li");
         var sw = document.createElement("span");
         sw.className = "swatch dev-" + fl.device;
+        var h = fl.device_hints || {};
+        sw.title = [fl.device, h.hostname, h.dhcp_vendor_class && "DHCP " + h.dhcp_vendor_class, h.mac_vendor]
+          .filter(Boolean).join(" · ");
         li.appendChild(sw);
         var who = document.createElement("span");
         who.textContent = (fl.remote_name || fl.remote) + (fl.remote_port ? ":" + fl.remote_port : "");
@@ -271,41 +286,79 @@
     return [(x0 + x1) / 2, (y0 + y1) / 2 - Math.sqrt(dx * dx + dy * dy) * 0.25];
   }
 
+  // Three steps, each redone only when its input changed: the world map (`base`, on view
+  // changes), the arcs and labels over it (`layer`, on new flows or filters too), and per
+  // frame only a copy of the layer plus the moving dots. Rasterising 2,000 anti-aliased
+  // arcs costs tens of milliseconds in software; copying a bitmap costs about one.
+  function drawLayer() {
+    if (baseDirty) drawBase();
+    layer.width = canvas.width; layer.height = canvas.height;
+    var l = layer.getContext("2d");
+    l.drawImage(base, 0, 0);
+    l.setTransform(dpr, 0, 0, dpr, 0, 0);
+    var hx = sx(mx(home.lon)), hy = sy(my(home.lat));
+    // Every arc is drawn with one-device-pixel lines, a wide arc as several side by side:
+    // Skia rasterises those as hairlines, ten times faster than wider strokes (2,000 arcs:
+    // ~10 ms instead of ~100 ms in software), and all arcs of a colour are one path.
+    l.lineWidth = 1 / dpr;
+    // Many arcs: more transparent, so dense routes read as brighter rather than a blob.
+    l.globalAlpha = Math.max(0.2, Math.min(0.8, 10 / Math.sqrt(shown.length + 1)));
+    var i = 0, n = shown.length;
+    while (i < n) {
+      var color = shown[i].color;
+      l.beginPath();
+      for (; i < n && shown[i].color === color; i++) {
+        var a = shown[i], x1 = sx(a.x), y1 = sy(a.y), lines = Math.round(a.w * dpr);
+        if (a.f.remote_private) {
+          for (var r = 0; r < lines; r++) {
+            var rad = 6 + a.w - r / dpr;
+            l.moveTo(hx + rad, hy);
+            l.arc(hx, hy, rad, 0, Math.PI * 2);
+          }
+          continue;
+        }
+        var c = ctrl(hx, hy, x1, y1);
+        var dx = x1 - hx, dy = y1 - hy, len = Math.sqrt(dx * dx + dy * dy) || 1;
+        var nx = -dy / len / dpr, ny = dx / len / dpr;
+        for (var k = 0; k < lines; k++) {
+          var o = k - (lines - 1) / 2;
+          l.moveTo(hx + nx * o, hy + ny * o);
+          l.quadraticCurveTo(c[0] + nx * o, c[1] + ny * o, x1 + nx * o, y1 + ny * o);
+        }
+      }
+      l.strokeStyle = color;
+      l.stroke();
+    }
+    l.globalAlpha = 1;
+    if (view.zoom >= HOST_ZOOM) drawHostLabels(l);
+    layerDirty = false;
+    layerView = { zoom: view.zoom, cx: view.cx, cy: view.cy };
+  }
+
   function draw(now) {
     var t0 = performance.now();
     if (!paused) animT += Math.min(now - lastNow, 100) / 1000;
     lastNow = now;
-    if (baseDirty) drawBase();
+    if (panEachFrame) { view.cx += 0.3 / scale(); if (view.cx > 0.9) view.cx = 0.1; viewChanged(); }
+    // While the view moves (drag, wheel, pinch), the last layer is moved and scaled as a
+    // bitmap; it is redrawn sharp once the view has stood still for a moment.
+    var settling = layerView && now - lastViewChange < SETTLE_MS;
+    if (!settling && (baseDirty || layerDirty)) drawLayer();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(base, 0, 0);
+    if (layerView.zoom === view.zoom && layerView.cx === view.cx && layerView.cy === view.cy) {
+      ctx.drawImage(layer, 0, 0);
+    } else {
+      ctx.fillStyle = seaColor;
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      var k = view.zoom / layerView.zoom, s = scale();
+      var tx = W / 2 * (1 - k) + (layerView.cx - view.cx) * s, ty = H / 2 * (1 - k) + (layerView.cy - view.cy) * s;
+      ctx.setTransform(k, 0, 0, k, tx * dpr, ty * dpr);
+      ctx.drawImage(layer, 0, 0);
+    }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     var hx = sx(mx(home.lon)), hy = sy(my(home.lat));
-    ctx.lineCap = "round";
-    // Many arcs: more transparent, so dense routes read as brighter rather than a blob.
-    ctx.globalAlpha = Math.max(0.2, Math.min(0.8, 10 / Math.sqrt(shown.length + 1)));
-    // Arcs batched by (colour, width): a few strokes for thousands of arcs.
-    var i = 0, n = shown.length;
-    while (i < n) {
-      var color = shown[i].color, w = shown[i].w;
-      ctx.beginPath();
-      for (; i < n && shown[i].color === color && shown[i].w === w; i++) {
-        var a = shown[i], x1 = sx(a.x), y1 = sy(a.y);
-        if (a.f.remote_private) {
-          ctx.moveTo(hx + 6 + w, hy);
-          ctx.arc(hx, hy, 6 + w, 0, Math.PI * 2);
-          continue;
-        }
-        var c = ctrl(hx, hy, x1, y1);
-        ctx.moveTo(hx, hy);
-        ctx.quadraticCurveTo(c[0], c[1], x1, y1);
-      }
-      ctx.strokeStyle = color;
-      ctx.lineWidth = w;
-      ctx.stroke();
-    }
     // Moving dots, one path per colour.
-    ctx.globalAlpha = 1;
-    i = 0;
+    var i = 0, n = shown.length;
     while (i < n) {
       var col = shown[i].color;
       ctx.beginPath();
@@ -326,15 +379,17 @@
     ctx.arc(hx, hy, 4, 0, Math.PI * 2);
     ctx.fillStyle = "#fff";
     ctx.fill();
-    if (view.zoom >= HOST_ZOOM) drawHostLabels();
+    // A 1-pixel read makes Chrome rasterise the recorded canvas now, inside the timing
+    // (otherwise that cost lands after the callback, where script cannot see it).
+    if (flushEachFrame) ctx.getImageData(0, 0, 1, 1);
     if (frameTimes) frameTimes.push({ at: now, draw: performance.now() - t0 });
     requestAnimationFrame(draw);
   }
 
-  function drawHostLabels() {
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.textAlign = "left";
-    ctx.fillStyle = cssVar("--map-host", "#ffffff");
+  function drawHostLabels(l) {
+    l.font = "11px system-ui, sans-serif";
+    l.textAlign = "left";
+    l.fillStyle = cssVar("--map-host", "#ffffff");
     var seen = {}, drawn = 0;
     for (var i = 0; i < shown.length && drawn < 300; i++) {
       var a = shown[i], f = a.f;
@@ -345,7 +400,7 @@
       if (x < 0 || x > W || y < 0 || y > H) continue;
       seen[label] = true;
       drawn++;
-      ctx.fillText(label, x + 5, y - 4 - (drawn % 3) * 11);
+      l.fillText(label, x + 5, y - 4 - (drawn % 3) * 11);
     }
   }
 
@@ -359,6 +414,7 @@
     viewChanged();
   }
   function viewChanged() {
+    lastViewChange = performance.now();
     clampView();
     baseDirty = true;
     stateEl.dataset.zoom = view.zoom.toFixed(2);
@@ -450,9 +506,9 @@
   }
 
   window.gatewatchMap = {
-    // The flows drawn now (after filters), each with its arc's width.
+    // The flows drawn now (after filters), each with its arc's width and colour.
     arcs: function () {
-      return shown.map(function (a) { return Object.assign({ width: a.w }, a.f); });
+      return shown.map(function (a) { return Object.assign({ width: a.w, color: a.color }, a.f); });
     },
     view: function (zoom, lat, lon) {
       if (zoom !== undefined) {
@@ -462,12 +518,36 @@
       }
       return { zoom: view.zoom, cx: view.cx, cy: view.cy };
     },
-    // Frame intervals and draw times over `ms` milliseconds.
-    measure: function (ms) {
+    // Time to redraw the arcs layer (what a new SSE update or filter costs), rasterised,
+    // `n` times.
+    relayer: function (n) {
+      var t = [];
+      for (var k = 0; k < n; k++) {
+        var t0 = performance.now();
+        layerDirty = true;
+        drawLayer();
+        layer.getContext("2d").getImageData(0, 0, 1, 1);
+        t.push(performance.now() - t0);
+      }
+      t.sort(function (a, b) { return a - b; });
+      return { n: n, median: t[Math.floor(n / 2)], max: t[n - 1] };
+    },
+    // Frame intervals and draw times over `ms` milliseconds; with {flush: true} the draw
+    // time includes rasterising the canvas. Long animation frames (over 50 ms, Chrome's
+    // PerformanceObserver) are counted with how much of them was script and rendering.
+    measure: function (ms, opts) {
       frameTimes = [];
+      flushEachFrame = !!(opts && opts.flush);
+      panEachFrame = !!(opts && opts.pan);
+      var loaf = [], obs = null;
+      try {
+        obs = new PerformanceObserver(function (l) { loaf.push.apply(loaf, l.getEntries()); });
+        obs.observe({ type: "long-animation-frame", buffered: false });
+      } catch (e) { obs = null; }
       return new Promise(function (resolve) {
         setTimeout(function () {
-          var ft = frameTimes; frameTimes = null;
+          var ft = frameTimes; frameTimes = null; flushEachFrame = false; panEachFrame = false;
+          if (obs) { loaf.push.apply(loaf, obs.takeRecords()); obs.disconnect(); }
           var gaps = [], draws = [];
           for (var i = 1; i < ft.length; i++) { gaps.push(ft[i].at - ft[i - 1].at); draws.push(ft[i].draw); }
           function stats(v) {
@@ -475,7 +555,10 @@
             s.forEach(function (x) { sum += x; });
             return { mean: s.length ? sum / s.length : 0, p95: s.length ? s[Math.floor(s.length * 0.95)] : 0, max: s.length ? s[s.length - 1] : 0 };
           }
-          resolve({ frames: ft.length, arcs: shown.length, interval: stats(gaps), draw: stats(draws) });
+          var long = { supported: !!obs, count: loaf.length, duration: stats(loaf.map(function (e) { return e.duration; })),
+            render: stats(loaf.map(function (e) { return e.renderStart ? e.startTime + e.duration - e.renderStart : 0; })) };
+          resolve({ frames: ft.length, arcs: shown.length, dpr: dpr, canvas: [canvas.width, canvas.height],
+            interval: stats(gaps), draw: stats(draws), long_frames: long });
         }, ms);
       });
     }

@@ -232,11 +232,15 @@ async fn browser_walkthrough() {
     // A real capture replayed at its own pace, so the Traffic page has live data.
     let replay = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/testdata/pcap/fixtures/pktvisor__dns_udp_tcp_random.pcap");
+    // The real MaxMind City test database: the Logs page's country facet.
+    let city_db =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/geo/GeoLite2-City-Test.mmdb");
     let server = TestServer::start(Options {
         tls: true,
         config_toml: format!(
-            "[capture]\nenabled = true\nreplay = {:?}\nreplay_speed = \"realtime\"\nreplay_loop = true\n",
-            replay.display().to_string()
+            "[capture]\nenabled = true\nreplay = {:?}\nreplay_speed = \"realtime\"\nreplay_loop = true\n\n[geo]\ncity_db = {:?}\n",
+            replay.display().to_string(),
+            city_db.display().to_string()
         ),
     })
     .await;
@@ -662,6 +666,44 @@ async fn logs_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
             n += 1;
         }
     }
+    // A host from a real dnsmasq lease file, and real pfSense block lines (c0001's layout)
+    // from sources in the City test database to it.
+    let leases = gatewatch::discovery::passive::parse_dnsmasq_leases(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/passive/dnsmasq.leases"
+        ))?,
+        gatewatch::model::Timestamp(0),
+    );
+    let lease = &leases.items[0];
+    server.state.discovery.observe_batch(
+        vec![gatewatch::inventory::sources::from_lease(lease)],
+        server.now(),
+    )?;
+    let host_id = server
+        .state
+        .discovery
+        .host_by_ip(lease.ip)
+        .context("seeded host")?
+        .id;
+    for (i, src) in [
+        "81.2.69.142",
+        "81.2.69.150",
+        "175.16.199.3",
+        "89.160.20.115",
+        "81.2.69.142",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let raw = format!(
+            "<134>Jul  3 19:10:30 filterlog[72237]: 146,,,1535324496,igb1.12,match,block,in,4,0x0,,63,12617,0,DF,6,tcp,60,{src},{},{},22,0,S,1891286705,,64240,,mss;sackOK;TS;nop;wscale",
+            lease.ip,
+            40000 + i
+        );
+        stream.extend_from_slice(format!("{} {raw}", raw.len()).as_bytes());
+        n += 1;
+    }
     let mut tcp = tokio::net::TcpStream::connect(rx.tcp).await?;
     tcp.write_all(&stream).await?;
     tcp.shutdown().await?;
@@ -686,6 +728,27 @@ async fn logs_walkthrough(c: &Client, server: &TestServer) -> Result<()> {
         "the pass/block chart did not render (uPlot, logs.js or CSP)"
     );
     full_page_screenshot(c, "logs-search").await?;
+    ensure!(
+        facets.contains("Blocked sources by country"),
+        "no country facet with geo configured"
+    );
+    let host_links = c
+        .find_all(Locator::Css(&format!("table.logs a[href='/hosts/{host_id}']")))
+        .await?
+        .len();
+    ensure!(
+        host_links >= 5,
+        "blocked lines to the inventory host link to it {host_links} times"
+    );
+
+    // The host's page lists those firewall lines.
+    visit(c, base, &format!("/hosts/{host_id}")).await?;
+    let text = body_text(c).await?;
+    ensure!(
+        text.contains("Firewall events") && text.contains("175.16.199.3"),
+        "the host page does not show its firewall lines"
+    );
+    full_page_screenshot(c, "host-firewall").await?;
 
     visit(c, base, "/logs").await?;
     // The tail is connected when its status says Live.

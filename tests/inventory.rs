@@ -81,14 +81,7 @@ fn check_import(s: &TestServer, xml: &str) {
 async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
     let s = TestServer::start(Options::default()).await;
     let c = setup_admin(&s, "root", PASSWORD).await;
-    let page = c
-        .get(format!("{}/scans", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, format!("{}/scans", s.url)).await;
     assert!(page.contains("Import nmap XML"), "{page}");
     let csrf = csrf_from(&page);
     let upload = |name: &'static str, data: String, csrf: String| {
@@ -139,26 +132,12 @@ async fn nmap_upload_form_imports_and_bad_xml_stores_nothing() {
     assert_eq!(history[0].open_ports, 4);
 
     // The pages show it.
-    let hosts = c
-        .get(format!("{}/hosts", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let hosts = common::page_text(&c, format!("{}/hosts", s.url)).await;
     assert!(
         hosts.contains("127.0.0.57") && hosts.contains("badge new"),
         "{hosts}"
     );
-    let page = c
-        .get(format!("{}/hosts/{}", s.url, h.id))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, format!("{}/hosts/{}", s.url, h.id)).await;
     assert!(
         page.contains("OpenSSH 9.2p1") && page.contains("/traffic?ip=127.0.0.57"),
         "{page}"

@@ -54,14 +54,7 @@ fn seq_of(message: &str) -> Option<u64> {
 }
 
 async fn metric(c: &reqwest::Client, server: &TestServer, name: &str) -> f64 {
-    let text = c
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::page_text(&c, format!("{}/metrics", server.url)).await;
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| panic!("{name} not in /metrics"))

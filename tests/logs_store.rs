@@ -312,3 +312,54 @@ fn retention_by_size_keeps_the_newest_under_the_cap() {
     assert_eq!(newest.len() as u64, left);
     assert_eq!(newest.last().unwrap().0.at.0, T0 + removed * 1000);
 }
+
+#[test]
+fn a_clock_that_steps_back_is_clamped_and_the_line_still_found() {
+    let (_dir, store) = open();
+    // Receive times far apart so the stored time's varint changes length when clamped.
+    let mut first = vec![synthetic(1, T0)];
+    store.append_logs(&mut first).unwrap();
+    let mut earlier = vec![synthetic(2, 5), synthetic(3, T0 + 1)];
+    store.append_logs(&mut earlier).unwrap();
+    assert_eq!(
+        earlier[0].received,
+        Timestamp(T0),
+        "clamped to the newest stored time"
+    );
+    assert_eq!(earlier[1].received, Timestamp(T0 + 1));
+    let page = store.search_logs(&LogQuery::default(), None, 10, 1000).unwrap();
+    let got: Vec<(TimeKey, StoredLog)> = page.entries;
+    assert_eq!(got.len(), 3);
+    // Newest first: the unclamped line, then the clamped one (same millisecond, next seq).
+    assert_eq!(
+        got[1].0,
+        TimeKey {
+            at: Timestamp(T0),
+            seq: 1
+        }
+    );
+    assert_eq!(
+        got[1].1, earlier[0],
+        "the clamped line decodes whole, with the key's time"
+    );
+    assert_eq!(got[0].1, earlier[1]);
+    // Its index entries carry the clamped key: a search by its source finds it.
+    let src = earlier[0].event.firewall.as_ref().unwrap().src.unwrap();
+    let q = LogQuery::parse(
+        &RawLogQuery {
+            ip: Some(src.to_string()),
+            ..Default::default()
+        },
+        Timestamp(T0 + 10),
+    )
+    .unwrap();
+    let found = store.search_logs(&q, None, 10, 1000).unwrap().entries;
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].0,
+        TimeKey {
+            at: Timestamp(T0),
+            seq: 1
+        }
+    );
+}

@@ -36,10 +36,10 @@ fn geo_dir() -> PathBuf {
     manifest().join("../shared/testdata/geo")
 }
 
-fn config_toml() -> String {
+fn config_toml(replay: &Path) -> String {
     format!(
         "[capture]\nreplay = {:?}\nreplay_speed = \"fast\"\n\n[geo]\ncity_db = {:?}\nasn_db = {:?}\nhome_latitude = {}\nhome_longitude = {}\n",
-        fixture(),
+        replay,
         geo_dir().join("GeoLite2-City-Test.mmdb"),
         geo_dir().join("GeoLite2-ASN-Test.mmdb"),
         HOME.0,
@@ -100,12 +100,37 @@ fn expected_place(ip: &IpAddr) -> Option<(String, f64, f64)> {
 }
 
 async fn start() -> TestServer {
+    start_replaying(&fixture()).await
+}
+
+async fn start_replaying(replay: &Path) -> TestServer {
     TestServer::start(Options {
         tls: true,
-        config_toml: config_toml(),
+        config_toml: config_toml(replay),
     })
     .await
 }
+
+/// The MAC of an Espressif module (an IoT gadget), as our OUI table names its vendor.
+const ESPRESSIF_MAC: [u8; 6] = [0x24, 0x0a, 0xc4, 0x12, 0x34, 0x56];
+
+/// Tells the inventory (as the neighbour table would) that `ip` has an Espressif MAC.
+fn neighbour_is_espressif(server: &TestServer, ip: &str) {
+    use gatewatch::inventory::{sources::vendor_of, Observation, Source};
+    let mut o = Observation::new(Source::Arp);
+    o.ip = Some(ip.parse().unwrap());
+    o.mac = Some(ESPRESSIF_MAC);
+    o.vendor = vendor_of(gatewatch::discovery::oui::Mac(ESPRESSIF_MAC));
+    assert_eq!(o.vendor.as_deref(), Some("Espressif Inc."));
+    server
+        .state
+        .discovery
+        .observe_batch(vec![o], server.now())
+        .unwrap();
+}
+
+/// The local client of the geo fixture (the end that talks to the public addresses).
+const FIXTURE_CLIENT: &str = "172.16.238.131";
 
 /// Waits until the replay has finished (its flows stay queryable afterwards).
 async fn replay_finished(server: &TestServer) {
@@ -192,26 +217,12 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
 
     // The flows view and its exports, as a logged-in user.
     let web = setup_admin(&server, "admin", PASSWORD).await;
-    let html = web
-        .get(format!("{}/traffic/flows?sort=remote&dir=asc", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = common::page_text(&web, format!("{}/traffic/flows?sort=remote&dir=asc", server.url)).await;
     for ip in &endpoints {
         assert!(html.contains(&ip.to_string()), "flows view lacks {ip}");
     }
     assert!(html.contains("aria-sort=\"ascending\""));
-    let csv = web
-        .get(format!("{}/traffic/flows.csv?ip=81.2.69.142", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = common::page_text(&web, format!("{}/traffic/flows.csv?ip=81.2.69.142", server.url)).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].starts_with("source,proto,local"));
     assert!(
@@ -234,19 +245,115 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
     server.stop().await;
 }
 
+/// Device kinds (the arcs' colours) come from the DHCP vendor class and the MAC vendor when
+/// the host name says nothing. The pktvisor DHCP capture has an Android phone with a
+/// randomised MAC whose name (`Zenfone-8`) names no OS: only its vendor class tells. The
+/// geo fixture's client has no name and VMware's MAC; once the inventory knows it by an
+/// Espressif MAC it is an IoT device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_kinds_follow_dhcp_vendor_class_and_mac_vendor() {
+    let pcap = manifest().join("../shared/testdata/pcap/fixtures/pktvisor__dhcp-flow.pcap");
+    // What the phone said, read by tshark: (address ACKed, host name, vendor class).
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args([
+            "-Y",
+            "dhcp.option.vendor_class_id",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=f",
+        ])
+        .args([
+            "-e",
+            "dhcp.option.requested_ip_address",
+            "-e",
+            "dhcp.option.hostname",
+        ])
+        .args(["-e", "dhcp.option.vendor_class_id"])
+        .output()
+        .expect("tshark runs (apt install tshark)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().expect("the capture has a vendor class");
+    let f: Vec<&str> = first.split('\t').collect();
+    let (phone, name, class) = (f[0], f[1], f[2]);
+    assert!(class.starts_with("android-dhcp-"), "{first}");
+
+    let server = start_replaying(&pcap).await;
+    replay_finished(&server).await;
+    let token = token_for(&server, "viewer", "viewer");
+    let get = |q: &'static str| {
+        let (url, token) = (server.url.clone(), token.clone());
+        async move {
+            let v: Value = client()
+                .get(format!("{url}/api/v1/traffic/map?{q}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["flows"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let flows = get("").await;
+    let f = flows
+        .iter()
+        .find(|f| f["local"] == phone)
+        .unwrap_or_else(|| panic!("no flow of {phone}: {flows:?}"));
+    assert_eq!(f["device_hints"]["dhcp_vendor_class"], class, "{f}");
+    assert_eq!(f["device_hints"]["hostname"], name, "{f}");
+    assert!(
+        f["device_hints"]["mac_vendor"].is_null(),
+        "a randomised MAC has no vendor: {f}"
+    );
+    assert_eq!(f["device"], "android", "{f}");
+    server.stop().await;
+
+    let server = start().await;
+    replay_finished(&server).await;
+    let token = token_for(&server, "viewer", "viewer");
+    let client_flows = |body: Value| -> Vec<Value> {
+        body["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["local"] == FIXTURE_CLIENT && f["remote_private"] == false)
+            .cloned()
+            .collect()
+    };
+    let fetch = || async {
+        client()
+            .get(format!("{}/api/v1/traffic/map", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let before = client_flows(fetch().await);
+    assert!(!before.is_empty());
+    assert!(before.iter().all(|f| f["device"] == "unknown"), "{before:?}");
+    neighbour_is_espressif(&server, FIXTURE_CLIENT);
+    let after = client_flows(fetch().await);
+    assert_eq!(after.len(), before.len());
+    for f in &after {
+        assert_eq!(f["device_hints"]["mac_vendor"], "Espressif Inc.", "{f}");
+        assert_eq!(f["device"], "iot", "{f}");
+    }
+    server.stop().await;
+}
+
 /// Bytes on the wire (gzip) of the map page and everything it loads, measured over HTTP:
 /// the page itself, its stylesheets and scripts, and both world maps (the 1:50m one is
 /// fetched once the user zooms in). Printed for the report; the budget is 400 KB.
 async fn page_weight(web: &reqwest::Client, server: &TestServer) {
     use std::io::Write;
-    let html = web
-        .get(format!("{}/traffic/map", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = common::page_text(&web, format!("{}/traffic/map", server.url)).await;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(html.as_bytes()).unwrap();
     let mut total = gz.finish().unwrap().len();
@@ -325,6 +432,8 @@ async fn map_draws_arcs_for_the_fixture_and_filters_narrow_them() {
     }
     let server = start().await;
     replay_finished(&server).await;
+    // The fixture's client gets a vendor (an IoT gadget's MAC): its arcs take IoT's colour.
+    neighbour_is_espressif(&server, FIXTURE_CLIENT);
     let _ = setup_admin(&server, "admin", PASSWORD).await;
     let driver = Driver::start().await.unwrap();
     let profile = tempfile::tempdir().unwrap();
@@ -374,6 +483,37 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
             "{ip} placed at {arc}"
         );
     }
+    // Each arc has its device's legend colour; the client's arcs are IoT by its MAC vendor.
+    let legend = c
+        .execute(
+            "const m = {}; document.querySelectorAll('#map-legend .swatch').forEach(s => {
+               const k = [...s.classList].find(c => c.startsWith('dev-')).slice(4);
+               m[k] = getComputedStyle(s).backgroundColor; }); return m;",
+            vec![],
+        )
+        .await?;
+    ensure!(legend.as_object().map(|m| m.len()) == Some(7), "legend: {legend}");
+    for a in &all {
+        let want = &legend[a["device"].as_str().unwrap_or("?")];
+        ensure!(
+            a["color"] == *want,
+            "arc {} is {} but its device's legend colour is {want}",
+            a["remote"],
+            a["color"]
+        );
+    }
+    let client_arcs: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["local"] == FIXTURE_CLIENT && a["remote_private"] == false)
+        .collect();
+    ensure!(
+        !client_arcs.is_empty()
+            && client_arcs
+                .iter()
+                .all(|a| a["device"] == "iot" && a["color"] == legend["iot"]),
+        "the client's arcs are not IoT-coloured: {client_arcs:?}"
+    );
+    ensure!(legend["iot"] != legend["unknown"]);
     let state = c.find(Locator::Css("#map-state")).await?;
     ensure!(state.attr("data-arcs").await?.as_deref() == Some(all.len().to_string().as_str()));
     ensure!(
@@ -385,6 +525,10 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
         list.contains("maps.google.com") || list.contains("google.com"),
         "side list: {list}"
     );
+    // The whole map with its legend in the viewport.
+    c.execute("document.getElementById('flowmap').scrollIntoView()", vec![])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(c, "map-zoomed-out").await?;
 
     // Zoomed in over Europe: country names (≥ 1.8×) and host names (≥ 2.5×) are drawn.
@@ -465,18 +609,36 @@ async fn map_checks(c: &Client, server: &TestServer) -> Result<()> {
     );
     c.find(Locator::Css("#map-pause")).await?.click().await?;
 
-    // Frame time with 2,000 synthetic arcs (reported, not asserted: benches measure).
+    // Frame time with 2,000 synthetic arcs (reported, not asserted: benches/map_frames.sh
+    // measures). `flush` rasterises the canvas inside the timing.
     c.goto(&format!("{base}/traffic/map?demo=2000")).await?;
     wait_arcs(c, 1900).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let m = c
-        .execute_async(
-            "const done = arguments[arguments.length - 1]; window.gatewatchMap.measure(5000).then(done);",
-            vec![],
-        )
+    for flush in [false, true] {
+        let m = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 window.gatewatchMap.measure(3000, { flush: arguments[0] }).then(done);",
+                vec![Value::from(flush)],
+            )
+            .await?;
+        println!(
+            "frame time with 2000 arcs over 3 s{}: {m}",
+            if flush { " (script + raster)" } else { " (script)" }
+        );
+        ensure!(m["frames"].as_u64().unwrap_or(0) > 0, "no frame drawn: {m}");
+        ensure!(m["arcs"] == 2000, "{m}");
+    }
+    // The demo's devices are of every kind: the legend explains each colour drawn.
+    let kinds: BTreeSet<String> = arcs(c)
+        .await?
+        .iter()
+        .filter_map(|a| a["device"].as_str().map(String::from))
+        .collect();
+    ensure!(kinds.len() == 7, "demo kinds: {kinds:?}");
+    c.execute("document.getElementById('flowmap').scrollIntoView()", vec![])
         .await?;
-    println!("frame time with 2000 arcs over 5 s: {m}");
-    ensure!(m["frames"].as_u64().unwrap_or(0) > 0, "no frame drawn: {m}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(c, "map-demo-2000").await?;
     Ok(())
 }

@@ -181,14 +181,7 @@ async fn state_changing_requests_need_the_csrf_token() {
     let s = TestServer::start(Options::default()).await;
     s.add_user("alice", "admin");
     let c = login(&s, "alice", PASSWORD).await;
-    let page = c
-        .get(url(&s, "/settings/users"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, url(&s, "/settings/users")).await;
     let csrf = csrf_from(&page);
     let new_user = |name: &'static str, csrf: Option<&str>| {
         let mut f = vec![("username", name), ("role", "viewer"), ("password", PASSWORD)];
@@ -318,14 +311,7 @@ async fn failures_from_one_address_lock_that_address() {
     let s = TestServer::start(Options::default()).await;
     s.add_user("bob", "viewer");
     let c = client();
-    let page = c
-        .get(url(&s, "/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::page_text(&c, url(&s, "/login")).await;
     let csrf = csrf_from(&page);
     // X-Forwarded-For from an untrusted peer must not give each guess a new address.
     let attempt = |user: String, password: &'static str, i: usize| {
@@ -828,14 +814,7 @@ async fn login_next_never_leaves_the_site() {
     ];
     for (next, want) in cases {
         let c = client();
-        let page = c
-            .get(url(&s, "/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::page_text(&c, url(&s, "/login")).await;
         let csrf = csrf_from(&page);
         let r = c
             .post(url(&s, "/login"))
@@ -862,14 +841,7 @@ async fn concurrent_guesses_cannot_outrun_the_lockout() {
     let mut forms = Vec::new();
     for _ in 0..20 {
         let c = client();
-        let page = c
-            .get(url(&s, "/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = common::page_text(&c, url(&s, "/login")).await;
         forms.push((c, csrf_from(&page)));
     }
     // All guesses in flight at once: each must see the failures counted before it.

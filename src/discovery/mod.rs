@@ -10,8 +10,11 @@
 //! - [`x509`]: names in a TLS server's certificate; [`ber`]: the DER reader under it and SNMP.
 //! - [`ping`]: ICMP echo and ARP packets for liveness sweeps.
 //! - [`names`]: which of a host's names to show (DNS > DHCP > mDNS > NetBIOS > service > IP).
+//! - [`device_kind`]: iPhone / Android / Windows / macOS / Linux / IoT from host name, DHCP
+//!   vendor class and MAC vendor.
 
 pub mod ber;
+pub mod device_kind;
 pub mod identify;
 pub mod mdns;
 pub mod names;

@@ -27,6 +27,20 @@ pub struct Count {
     pub count: u64,
 }
 
+/// Blocked lines whose source is in one country.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CountryCount {
+    /// ISO 3166-1 alpha-2 code; absent when the geo database does not know the address.
+    pub iso: Option<String>,
+    /// English name ("Unknown" when the database does not know the address).
+    pub name: String,
+    pub count: u64,
+}
+
+/// Where a public address is: (ISO code, English name), `None` when the database does not
+/// know it. The web layer passes a lookup in the configured geo database.
+pub type CountryOf<'a> = &'a dyn Fn(IpAddr) -> Option<(String, String)>;
+
 /// What the facets and chart show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LogStats {
@@ -43,6 +57,9 @@ pub struct LogStats {
     pub by_interface: Vec<Count>,
     /// Lines by sending host (hostname, else address).
     pub by_host: Vec<Count>,
+    /// Blocked lines by source country (local and private sources left out); absent when
+    /// no geo database is configured.
+    pub by_country: Option<Vec<CountryCount>>,
     pub series: Vec<SeriesPoint>,
     /// Bucket width of `series`, milliseconds.
     pub bucket_ms: u64,
@@ -145,8 +162,10 @@ impl StatsBuilder {
         }
     }
 
-    /// The result with the `top` most frequent values of each facet.
-    pub fn finish(self, top: usize, scan_limited: bool) -> LogStats {
+    /// The result with the `top` most frequent values of each facet; the country facet when
+    /// `country_of` is given.
+    pub fn finish(self, top: usize, scan_limited: bool, country_of: Option<CountryOf<'_>>) -> LogStats {
+        let by_country = country_of.map(|f| countries(&self.sources, f, top));
         LogStats {
             total: self.total,
             pass: self.pass,
@@ -156,11 +175,33 @@ impl StatsBuilder {
             top_blocked_ports: top_n(self.ports, top),
             by_interface: top_n(self.interfaces, top),
             by_host: top_n(self.hosts, top),
+            by_country,
             series: self.series,
             bucket_ms: self.bucket_ms,
             scan_limited,
         }
     }
+}
+
+/// Blocked sources summed by country, most frequent first (ties by name).
+fn countries(sources: &HashMap<IpAddr, u64>, country_of: CountryOf<'_>, top: usize) -> Vec<CountryCount> {
+    let mut by: HashMap<Option<String>, CountryCount> = HashMap::new();
+    for (ip, n) in sources {
+        if crate::geo::is_local(ip) || ip.is_multicast() {
+            continue;
+        }
+        let (iso, name) = match country_of(*ip) {
+            Some((iso, name)) => (Some(iso), name),
+            None => (None, "Unknown".to_string()),
+        };
+        by.entry(iso.clone())
+            .or_insert(CountryCount { iso, name, count: 0 })
+            .count += n;
+    }
+    let mut v: Vec<CountryCount> = by.into_values().collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    v.truncate(top);
+    v
 }
 
 /// Most frequent first; ties by value so the order is stable.
@@ -202,7 +243,7 @@ mod tests {
         b.add(&line(block, 15));
         b.add(&line(pass, 15));
         b.add(&line("<13>plain text", 99));
-        let s = b.finish(5, false);
+        let s = b.finish(5, false, None);
         assert_eq!((s.total, s.pass, s.block, s.firewall), (4, 1, 2, 3));
         assert_eq!(s.top_blocked_sources[0].value, "10.170.12.50");
         assert_eq!(s.top_blocked_sources[0].count, 2);

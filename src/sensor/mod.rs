@@ -213,12 +213,17 @@ struct HubInner {
     recent: VecDeque<Arc<TrafficSummary>>,
     /// Each source's IP → name table from DNS answers (by source index), for labels.
     names: std::collections::HashMap<usize, Arc<NameMap>>,
+    /// Each source's DHCP clients by address (host name, vendor class, MAC), for device kinds.
+    dhcp_clients: std::collections::HashMap<usize, Arc<DhcpClientMap>>,
     /// Each source's slowest DNS transactions in the window in progress.
     slow_dns: std::collections::HashMap<usize, Arc<Vec<crate::top::SlowRow>>>,
 }
 
 /// Addresses with the name DNS answers gave them.
 pub type NameMap = std::collections::HashMap<IpAddr, Arc<str>>;
+
+/// Addresses with what their DHCP client said about itself.
+pub type DhcpClientMap = std::collections::HashMap<IpAddr, crate::traffic::dhcp_clients::DhcpClient>;
 
 /// Why there are no sources, when there are none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -306,6 +311,15 @@ impl TrafficHub {
     /// Replaces one source's name table (the capture thread sends it with each snapshot).
     fn publish_names(&self, idx: usize, names: NameMap) {
         self.lock().names.insert(idx, Arc::new(names));
+    }
+
+    fn publish_dhcp_clients(&self, idx: usize, clients: DhcpClientMap) {
+        self.lock().dhcp_clients.insert(idx, Arc::new(clients));
+    }
+
+    /// Every source's DHCP client table (usually one).
+    pub fn dhcp_client_tables(&self) -> Vec<Arc<DhcpClientMap>> {
+        self.lock().dhcp_clients.values().cloned().collect()
     }
 
     fn publish_slow_dns(&self, idx: usize, rows: Vec<crate::top::SlowRow>) {
@@ -557,10 +571,11 @@ impl Sensor {
         }
         let hub = Arc::new(TrafficHub::new(mode.clone(), settings.clone()));
         let mut engine_cfg = engine_config(&settings);
-        if mode != CaptureMode::Disabled {
-            engine_cfg.geo = open_geo(&cfg.geo, &hub);
-            if let Some(g) = &engine_cfg.geo {
-                let _ = hub.geo.set(g.clone());
+        // Opened even without capture: the Logs page places blocked sources by country.
+        if let Some(g) = open_geo(&cfg.geo, &hub) {
+            let _ = hub.geo.set(g.clone());
+            if mode != CaptureMode::Disabled {
+                engine_cfg.geo = Some(g);
             }
         }
         let stop = Arc::new(AtomicBool::new(false));

@@ -204,6 +204,8 @@ pub fn run(ctx: Context, open: Opener) {
     let evicted = engine.flows().evicted;
     ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
     ctx.hub
+        .publish_dhcp_clients(ctx.idx, engine.dhcp_clients().by_ip());
+    ctx.hub
         .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let current = windows.current;
     let last = engine.finish();
@@ -262,6 +264,8 @@ fn publish(
     }
     ctx.hub.record_rate(wall().as_secs(), pps, bps);
     ctx.hub.publish_names(ctx.idx, engine.names().entries().collect());
+    ctx.hub
+        .publish_dhcp_clients(ctx.idx, engine.dhcp_clients().by_ip());
     ctx.hub
         .publish_slow_dns(ctx.idx, crate::top::slow_rows(&engine.live().dns_xact));
     let flows = engine.flows();

@@ -6,6 +6,8 @@
 //! `[kind][term][event key]` with an empty value, so a term's events sort by time and a
 //! search for one address is a short range scan. Index entries are derived from the event
 //! ([`StoredLog::index_terms`]), so pruning recomputes and deletes them with the event.
+//! Receivers encode values and index prefixes where they parse ([`EncodedLogs`]); the one
+//! writer only assigns keys and puts ([`Store::append_encoded`]).
 //!
 //! Must not: read clocks (callers pass cutoffs and receive times) or decide what matches
 //! beyond [`LogQuery::matches`].
@@ -15,7 +17,7 @@ use std::ops::Bound;
 
 use heed::PutFlags;
 
-use super::table::{decode_value, encode_value, sealed::Sealed as _};
+use super::table::{decode_value, encode_into, sealed::Sealed as _};
 use super::{Key, Store, StoreError, TimeKey};
 use crate::model::{FirewallAction, HostFilter, IndexTerm, LogQuery, StoredLog, Timestamp};
 
@@ -47,6 +49,11 @@ fn action_byte(a: FirewallAction) -> u8 {
 /// `[kind][term]` — the part of an index key before the event key.
 fn term_prefix(term: &IndexTerm) -> Vec<u8> {
     let mut k = Vec::with_capacity(24);
+    push_term_prefix(&mut k, term);
+    k
+}
+
+fn push_term_prefix(k: &mut Vec<u8>, term: &IndexTerm) {
     match term {
         IndexTerm::Ip(ip) => {
             k.push(K_IP);
@@ -57,15 +64,14 @@ fn term_prefix(term: &IndexTerm) -> Vec<u8> {
             k.extend_from_slice(&p.to_be_bytes());
         }
         IndexTerm::Action(a) => k.extend_from_slice(&[K_ACTION, action_byte(*a)]),
-        IndexTerm::Protocol(s) => text_term(&mut k, K_PROTOCOL, s),
-        IndexTerm::Interface(s) => text_term(&mut k, K_INTERFACE, s),
-        IndexTerm::Hostname(s) => text_term(&mut k, K_HOSTNAME, s),
+        IndexTerm::Protocol(s) => text_term(k, K_PROTOCOL, s),
+        IndexTerm::Interface(s) => text_term(k, K_INTERFACE, s),
+        IndexTerm::Hostname(s) => text_term(k, K_HOSTNAME, s),
         IndexTerm::Sender(ip) => {
             k.push(K_SENDER);
             k.extend_from_slice(&ip16(*ip));
         }
     }
-    k
 }
 
 fn text_term(k: &mut Vec<u8>, kind: u8, s: &str) {
@@ -78,6 +84,104 @@ fn index_key(prefix: &[u8], at: &TimeKey) -> Vec<u8> {
     let mut k = prefix.to_vec();
     k.extend_from_slice(&at.encode());
     k
+}
+
+fn time_key_bytes(k: &TimeKey) -> [u8; EVENT_KEY_LEN] {
+    let mut b = [0u8; EVENT_KEY_LEN];
+    b[..8].copy_from_slice(&k.at.0.to_be_bytes());
+    b[8..].copy_from_slice(&k.seq.to_be_bytes());
+    b
+}
+
+/// postcard's unsigned varint (LEB128) of `v`.
+fn varint(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10);
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// `bytes` after the varint it starts with.
+fn skip_varint(bytes: &[u8]) -> &[u8] {
+    let len = bytes
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .map_or(bytes.len(), |i| i + 1);
+    &bytes[len..]
+}
+
+/// A line's ranges in an [`EncodedLogs`] buffer.
+#[derive(Debug, Clone, Copy)]
+struct EncodedLine {
+    received: Timestamp,
+    /// The value (version byte and postcard body) in `buf`.
+    value: (u32, u32),
+    /// Its index term prefixes: a range of `terms`.
+    terms: (u32, u32),
+}
+
+/// Lines encoded for [`Store::append_encoded`] where they were parsed, so the one writer
+/// thread only assigns keys and writes: each value as stored (version byte, then postcard
+/// with the receive time first) and each index term's key prefix, all in one buffer.
+#[derive(Debug, Default)]
+pub struct EncodedLogs {
+    buf: Vec<u8>,
+    lines: Vec<EncodedLine>,
+    /// Ranges of `buf` holding index key prefixes.
+    terms: Vec<(u32, u32)>,
+}
+
+impl EncodedLogs {
+    /// Encodes one line (its receive time is the key's unless the clock stepped back).
+    pub fn push(&mut self, log: &StoredLog) -> Result<(), StoreError> {
+        if self.buf.len() > u32::MAX as usize / 2 {
+            return Err(StoreError::Encode {
+                table: super::schema::LOG_EVENTS,
+                detail: "encoded batch too large".into(),
+            });
+        }
+        let start = self.buf.len() as u32;
+        let buf = std::mem::take(&mut self.buf);
+        self.buf = encode_into(super::schema::LOG_EVENTS, log, buf)?;
+        let value = (start, self.buf.len() as u32);
+        let first_term = self.terms.len() as u32;
+        for term in log.index_terms() {
+            let t0 = self.buf.len() as u32;
+            push_term_prefix(&mut self.buf, &term);
+            self.terms.push((t0, self.buf.len() as u32));
+        }
+        self.lines.push(EncodedLine {
+            received: log.received,
+            value,
+            terms: (first_term, self.terms.len() as u32),
+        });
+        Ok(())
+    }
+
+    /// Room for about `bytes` of values and index prefixes and `lines` lines.
+    pub fn reserve(&mut self, bytes: usize, lines: usize) {
+        self.buf.reserve(bytes);
+        self.lines.reserve(lines);
+        self.terms.reserve(lines * 2);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn slice(&self, r: (u32, u32)) -> &[u8] {
+        &self.buf[r.0 as usize..r.1 as usize]
+    }
 }
 
 /// One page of search results, newest first.
@@ -148,6 +252,33 @@ impl Store {
     /// entries. Receive times are made strictly increasing against what is stored (a clock
     /// that stepped back is clamped), and written back into `logs`.
     pub fn append_logs(&self, logs: &mut [StoredLog]) -> Result<usize, StoreError> {
+        let mut batch = EncodedLogs::default();
+        for log in logs.iter() {
+            batch.push(log)?;
+        }
+        let mut keys = vec![
+            TimeKey {
+                at: Timestamp(0),
+                seq: 0
+            };
+            logs.len()
+        ];
+        self.append_encoded(std::slice::from_ref(&batch), |i, k| keys[i] = k)?;
+        for (log, k) in logs.iter_mut().zip(keys) {
+            log.received = k.at;
+        }
+        Ok(logs.len())
+    }
+
+    /// Appends encoded lines (see [`EncodedLogs`]) in one transaction, committed when this
+    /// returns `Ok`. Receive times are made strictly increasing against what is stored (a
+    /// clock that stepped back is clamped); `on_key` learns each line's key (the n-th line
+    /// over all batches), possibly more than once if the map had to grow.
+    pub fn append_encoded(
+        &self,
+        batches: &[EncodedLogs],
+        mut on_key: impl FnMut(usize, TimeKey),
+    ) -> Result<usize, StoreError> {
         let events = self.tables().log_events;
         let index = self.tables().log_index;
         self.write(|txn| {
@@ -159,39 +290,51 @@ impl Store {
                 Some((k, _)) => Some(TimeKey::decode(k)?),
                 None => None,
             };
-            let mut index_keys: Vec<Vec<u8>> = Vec::with_capacity(logs.len() * 4);
-            for log in logs.iter_mut() {
-                let key = match last {
-                    Some(l) if log.received <= l.at => TimeKey {
-                        at: l.at,
-                        seq: l.seq.checked_add(1).ok_or_else(|| StoreError::Encode {
-                            table: events.name(),
-                            detail: "too many events in one millisecond".into(),
-                        })?,
-                    },
-                    _ => TimeKey {
-                        at: log.received,
-                        seq: 0,
-                    },
-                };
-                log.received = key.at;
-                last = Some(key);
-                let value = encode_value(events.name(), log)?;
-                let put = events
-                    .raw()
-                    .put_with_flags(&mut txn.txn, PutFlags::APPEND, &key.encode(), &value);
-                put.map_err(|e| txn.note("writing", e))?;
-                for term in log.index_terms() {
-                    index_keys.push(index_key(&term_prefix(&term), &key));
+            let mut n = 0usize;
+            let mut index_key = Vec::with_capacity(96);
+            let mut clamped = Vec::new();
+            for batch in batches {
+                for line in &batch.lines {
+                    let key = match last {
+                        Some(l) if line.received <= l.at => TimeKey {
+                            at: l.at,
+                            seq: l.seq.checked_add(1).ok_or_else(|| StoreError::Encode {
+                                table: events.name(),
+                                detail: "too many events in one millisecond".into(),
+                            })?,
+                        },
+                        _ => TimeKey {
+                            at: line.received,
+                            seq: 0,
+                        },
+                    };
+                    last = Some(key);
+                    on_key(n, key);
+                    n += 1;
+                    let key_bytes = time_key_bytes(&key);
+                    let mut value = batch.slice(line.value);
+                    if key.at != line.received {
+                        // The stored receive time is the key's: re-encode the leading field.
+                        clamped.clear();
+                        clamped.push(value[0]);
+                        clamped.extend_from_slice(&varint(key.at.0));
+                        clamped.extend_from_slice(skip_varint(&value[1..]));
+                        value = &clamped;
+                    }
+                    let put = events
+                        .raw()
+                        .put_with_flags(&mut txn.txn, PutFlags::APPEND, &key_bytes, value);
+                    put.map_err(|e| txn.note("writing", e))?;
+                    for t in &batch.terms[line.terms.0 as usize..line.terms.1 as usize] {
+                        index_key.clear();
+                        index_key.extend_from_slice(batch.slice(*t));
+                        index_key.extend_from_slice(&key_bytes);
+                        let put = index.raw().put(&mut txn.txn, &index_key, &[]);
+                        put.map_err(|e| txn.note("writing", e))?;
+                    }
                 }
             }
-            // Sorted inserts touch each B-tree page once per run instead of at random.
-            index_keys.sort_unstable();
-            for k in &index_keys {
-                let put = index.raw().put(&mut txn.txn, k, &[]);
-                put.map_err(|e| txn.note("writing", e))?;
-            }
-            Ok(logs.len())
+            Ok(n)
         })
     }
 

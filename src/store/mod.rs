@@ -31,7 +31,7 @@ use std::sync::{RwLock, RwLockReadGuard};
 
 pub use backup::{inspect_backup, restore, BackupInfo, RestoreInfo};
 pub use error::StoreError;
-pub use logs::LogPage;
+pub use logs::{EncodedLogs, LogPage};
 #[doc(hidden)]
 pub use migrate::{write_v1_fixture_for_tests, V1_FIXTURE_USERS};
 pub use schema::{MetaValue, Tables};

@@ -147,7 +147,17 @@ pub trait Record: Serialize + DeserializeOwned {
 }
 
 pub(crate) fn encode_value<V: Record>(table: &'static str, value: &V) -> Result<Vec<u8>, StoreError> {
-    postcard::to_extend(value, vec![V::VERSION]).map_err(|e| StoreError::Encode {
+    encode_into(table, value, Vec::new())
+}
+
+/// Appends the encoded value (version byte, then postcard) to `out`.
+pub(crate) fn encode_into<V: Record>(
+    table: &'static str,
+    value: &V,
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, StoreError> {
+    out.push(V::VERSION);
+    postcard::to_extend(value, out).map_err(|e| StoreError::Encode {
         table,
         detail: e.to_string(),
     })

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! udp ─┐  admit (allowlist, rate)   parse (logs::parse_bytes)
-//! tcp ─┼─► frame (logs::Framer) ───────────────────────────► Vec<StoredLog> ─► writer thread
+//! tcp ─┼─► frame (logs::Framer) ──────────────► encode (store::EncodedLogs) ─► writer thread
 //! tls ─┘                                     bounded channel: backpressure ─┘  (batch txn, ≤ 1 s,
 //!                                                                               retention, tail)
 //! ```
@@ -22,7 +22,7 @@ pub mod writer;
 use crate::config::SyslogConfig;
 use crate::logs::{self, LineFormat, ParseContext};
 use crate::model::{LogEvent, StoredLog, Timestamp, Transport};
-use crate::store::Store;
+use crate::store::{EncodedLogs, Store};
 use portable_atomic::AtomicU64;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -180,27 +180,63 @@ fn bind_message(addr: SocketAddr, e: &std::io::Error) -> String {
     format!("cannot listen on {addr}: {e}{hint}")
 }
 
+/// Lines from one read or wake-up of a receiver, encoded for the store where they were
+/// parsed (the writer thread only writes), plus the parsed lines for live tails when
+/// someone watches.
+#[derive(Debug, Default)]
+pub struct LogBatch {
+    pub encoded: EncodedLogs,
+    /// The same lines, kept only while a live tail is subscribed.
+    pub tail: Vec<StoredLog>,
+    /// Lines parsed into this batch, added to the shared counter once per batch.
+    parsed: u64,
+}
+
+impl LogBatch {
+    /// A batch that keeps parsed lines for the tail when `hub` has subscribers.
+    pub fn new(hub: &LogsHub) -> LogBatch {
+        LogBatch {
+            encoded: EncodedLogs::default(),
+            tail: Vec::with_capacity(if hub.tail.receiver_count() > 0 { 64 } else { 0 }),
+            parsed: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.encoded.is_empty()
+    }
+}
+
 /// What a receiver needs to turn bytes into queued events.
 #[derive(Clone)]
 pub struct Ingest {
     pub hub: Arc<LogsHub>,
-    pub queue: mpsc::Sender<Vec<StoredLog>>,
+    pub queue: mpsc::Sender<LogBatch>,
     pub admission: Arc<Mutex<admission::Admission>>,
+    /// No per-sender rate limit: admitted stream frames need no lock.
+    pub unlimited: bool,
     pub max_message_size: usize,
     pub clock: Clock,
 }
 
 impl Ingest {
-    /// Parses one message; counts it; `None` when the parser rejects it.
-    pub fn parse(
+    /// Parses one message and adds it to `batch`; counts it (rejected when the parser
+    /// finds no message).
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse_into(
         &self,
+        batch: &mut LogBatch,
         data: &[u8],
         truncated: bool,
         sender: IpAddr,
         transport: Transport,
         now: Timestamp,
         ctx: &ParseContext,
-    ) -> Option<StoredLog> {
+    ) {
         let c = &self.hub.counters;
         if truncated {
             c.truncated.fetch_add(1, Relaxed);
@@ -208,22 +244,33 @@ impl Ingest {
         match logs::parse_bytes(data, ctx, LineFormat::Auto) {
             Ok(mut event) => {
                 event.truncated = truncated;
-                c.parsed.fetch_add(1, Relaxed);
-                Some(stored(event, sender, transport, now))
+                let log = stored(event, sender, transport, now);
+                match batch.encoded.push(&log) {
+                    Ok(()) => {
+                        batch.parsed += 1;
+                        if batch.tail.capacity() > 0 {
+                            batch.tail.push(log);
+                        }
+                    }
+                    Err(e) => {
+                        c.store_failures.fetch_add(1, Relaxed);
+                        tracing::warn!(error = %e, "cannot encode a received line; it is lost");
+                    }
+                }
             }
             Err(_) => {
                 c.rejected.fetch_add(1, Relaxed);
-                None
             }
         }
     }
 
     /// Queues a batch for the writer, waiting while the queue is full (backpressure).
     /// Returns false when the writer is gone (shutdown).
-    pub async fn enqueue(&self, batch: Vec<StoredLog>) -> bool {
+    pub async fn enqueue(&self, batch: LogBatch) -> bool {
         if batch.is_empty() {
             return true;
         }
+        self.hub.counters.parsed.fetch_add(batch.parsed, Relaxed);
         self.queue.send(batch).await.is_ok()
     }
 }
@@ -263,7 +310,7 @@ pub async fn run(deps: SyslogDeps, shutdown: CancellationToken) {
         cfg,
         clock,
     } = deps;
-    let (queue, rx) = mpsc::channel::<Vec<StoredLog>>(writer::QUEUE_BATCHES);
+    let (queue, rx) = mpsc::channel::<LogBatch>(writer::QUEUE_BATCHES);
     let writer = writer::spawn(
         writer::WriterDeps {
             store,
@@ -281,6 +328,7 @@ pub async fn run(deps: SyslogDeps, shutdown: CancellationToken) {
             cfg.allowed_senders.clone(),
             cfg.rate_limit_per_sender,
         ))),
+        unlimited: cfg.rate_limit_per_sender == 0,
         max_message_size: cfg.max_message_size,
         clock,
     };

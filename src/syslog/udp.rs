@@ -2,10 +2,10 @@
 //! kernel's receive-queue overflows with every datagram (SO_RXQ_OVFL), so datagrams lost
 //! before we could read them are counted, not silent.
 //!
-//! Must not: parse (it calls [`super::Ingest::parse`]) or write to the store.
+//! Must not: parse (it calls [`super::Ingest::parse_into`]) or write to the store.
 
-use super::Ingest;
-use crate::model::{StoredLog, Transport};
+use super::{Ingest, LogBatch};
+use crate::model::Transport;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -154,7 +154,7 @@ pub async fn run(sock: UdpSocket, ingest: Ingest, shutdown: CancellationToken) {
         }
         let now = (ingest.clock)();
         let ctx = super::context_at(now);
-        let mut batch: Vec<StoredLog> = Vec::new();
+        let mut batch = LogBatch::new(&ingest.hub);
         for _ in 0..DATAGRAMS_PER_BATCH {
             let d = match sock.try_io(Interest::READABLE, || recv_one(&sock, &mut buf)) {
                 Ok(d) => d,
@@ -184,9 +184,7 @@ pub async fn run(sock: UdpSocket, ingest: Ingest, shutdown: CancellationToken) {
             // Many senders end a datagram with a newline (or NUL) as if it were a stream.
             let data = buf[..len].trim_ascii_end();
             let data = data.strip_suffix(b"\0").unwrap_or(data);
-            if let Some(ev) = ingest.parse(data, truncated, from, Transport::Udp, now, &ctx) {
-                batch.push(ev);
-            }
+            ingest.parse_into(&mut batch, data, truncated, from, Transport::Udp, now, &ctx);
         }
         // Drops after the last datagram read would otherwise wait for the next datagram's
         // SO_RXQ_OVFL; the socket's drop counter has them now.

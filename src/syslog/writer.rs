@@ -5,8 +5,7 @@
 //! Runs on its own OS thread: LMDB commits block (fsync) and must not stall the runtime.
 //! Must not: parse, or read sockets.
 
-use super::LogsHub;
-use crate::model::StoredLog;
+use super::{LogBatch, LogsHub};
 use crate::store::Store;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -34,7 +33,7 @@ pub struct WriterDeps {
 
 /// Starts the writer thread; it returns after the queue closed and the last batch was
 /// committed.
-pub fn spawn(deps: WriterDeps, rx: mpsc::Receiver<Vec<StoredLog>>) -> std::thread::JoinHandle<()> {
+pub fn spawn(deps: WriterDeps, rx: mpsc::Receiver<LogBatch>) -> std::thread::JoinHandle<()> {
     let handle = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("syslog-writer".into())
@@ -42,25 +41,25 @@ pub fn spawn(deps: WriterDeps, rx: mpsc::Receiver<Vec<StoredLog>>) -> std::threa
         .unwrap_or_else(|e| panic!("cannot start the syslog writer thread: {e}"))
 }
 
-fn write_loop(deps: WriterDeps, mut rx: mpsc::Receiver<Vec<StoredLog>>, rt: tokio::runtime::Handle) {
-    let mut pending: Vec<StoredLog> = Vec::new();
+fn write_loop(deps: WriterDeps, mut rx: mpsc::Receiver<LogBatch>, rt: tokio::runtime::Handle) {
+    let mut pending = Pending::default();
     let mut first_at: Option<Instant> = None;
     let mut next_retention = Instant::now();
     let mut open = true;
-    while open || !pending.is_empty() {
+    while open || pending.lines > 0 {
         if open {
             let wait = match first_at {
                 Some(t) => FLUSH_INTERVAL.saturating_sub(t.elapsed()),
                 None => FLUSH_INTERVAL,
             };
             match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                Ok(Some(mut batch)) => {
+                Ok(Some(batch)) => {
                     first_at.get_or_insert_with(Instant::now);
-                    pending.append(&mut batch);
+                    pending.add(batch);
                     // Take what else is already waiting without sleeping.
-                    while pending.len() < MAX_BATCH {
+                    while pending.lines < MAX_BATCH {
                         match rx.try_recv() {
-                            Ok(mut more) => pending.append(&mut more),
+                            Ok(more) => pending.add(more),
                             Err(_) => break,
                         }
                     }
@@ -70,7 +69,7 @@ fn write_loop(deps: WriterDeps, mut rx: mpsc::Receiver<Vec<StoredLog>>, rt: toki
             }
         }
         let due = first_at.is_some_and(|t| t.elapsed() >= FLUSH_INTERVAL);
-        if !pending.is_empty() && (due || pending.len() >= MAX_BATCH || !open) {
+        if pending.lines > 0 && (due || pending.lines >= MAX_BATCH || !open) {
             flush(&deps, &mut pending);
             first_at = None;
         }
@@ -81,14 +80,32 @@ fn write_loop(deps: WriterDeps, mut rx: mpsc::Receiver<Vec<StoredLog>>, rt: toki
     }
 }
 
-fn flush(deps: &WriterDeps, pending: &mut Vec<StoredLog>) {
+/// Batches waiting for the next commit.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<crate::store::EncodedLogs>,
+    tail: Vec<crate::model::StoredLog>,
+    lines: usize,
+}
+
+impl Pending {
+    fn add(&mut self, b: LogBatch) {
+        self.lines += b.len();
+        self.batches.push(b.encoded);
+        let mut tail = b.tail;
+        self.tail.append(&mut tail);
+    }
+}
+
+fn flush(deps: &WriterDeps, pending: &mut Pending) {
     let c = &deps.hub.counters;
-    let n = pending.len() as u64;
-    match deps.store.append_logs(pending) {
+    let n = pending.lines as u64;
+    // (A tail line keeps its receive time even where the store clamped a stepped-back clock.)
+    match deps.store.append_encoded(&pending.batches, |_, _| {}) {
         Ok(_) => {
             c.flushed.fetch_add(n, Relaxed);
-            if deps.hub.tail.receiver_count() > 0 {
-                let _ = deps.hub.tail.send(Arc::new(std::mem::take(pending)));
+            if deps.hub.tail.receiver_count() > 0 && !pending.tail.is_empty() {
+                let _ = deps.hub.tail.send(Arc::new(std::mem::take(&mut pending.tail)));
             }
         }
         Err(e) => {
@@ -96,7 +113,9 @@ fn flush(deps: &WriterDeps, pending: &mut Vec<StoredLog>) {
             tracing::warn!(error = %e, lines = n, "cannot store received log lines; they are lost");
         }
     }
-    pending.clear();
+    pending.batches.clear();
+    pending.tail.clear();
+    pending.lines = 0;
 }
 
 /// Deletes lines past the retention age, then the oldest ones while over the size cap.

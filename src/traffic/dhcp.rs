@@ -170,24 +170,28 @@ impl DhcpStats {
 
 /// The option-53 message type of a BOOTP/DHCP payload, `None` when it is not DHCP.
 fn v4_message_type(p: &[u8]) -> Option<u8> {
+    v4_options(p)?.find(|(code, _)| *code == 53)?.1.first().copied()
+}
+
+/// The options of a BOOTP/DHCP payload as (code, value), `None` without the magic cookie.
+/// Pads are skipped; the walk ends at the end option or at the first option cut short.
+pub(super) fn v4_options(p: &[u8]) -> Option<impl Iterator<Item = (u8, &[u8])>> {
     if p.len() < 240 || p[236..240] != MAGIC_COOKIE {
         return None;
     }
     let mut opts = &p[240..];
-    loop {
+    Some(std::iter::from_fn(move || loop {
         match *opts.first()? {
             0 => opts = &opts[1..],
             255 => return None,
             code => {
                 let len = usize::from(*opts.get(1)?);
                 let value = opts.get(2..2 + len)?;
-                if code == 53 {
-                    return value.first().copied();
-                }
                 opts = &opts[2 + len..];
+                return Some((code, value));
             }
         }
-    }
+    }))
 }
 
 /// The value of the first DHCPv6 option `code` in an option list.

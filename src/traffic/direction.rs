@@ -7,15 +7,33 @@
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// The local networks. Few entries (interface subnets), so a linear scan is cheapest.
+/// The local networks. Few entries (interface subnets), so a linear scan is cheapest; the
+/// networks are also kept as (address, mask) integers because `contains` runs twice per
+/// packet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostSpec {
     nets: Vec<IpNet>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl HostSpec {
     pub fn new(nets: Vec<IpNet>) -> Self {
-        HostSpec { nets }
+        let v4 = nets
+            .iter()
+            .filter_map(|n| match n {
+                IpNet::V4(n) => Some((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(_) => None,
+            })
+            .collect();
+        let v6 = nets
+            .iter()
+            .filter_map(|n| match n {
+                IpNet::V6(n) => Some((u128::from(n.network()), u128::from(n.netmask()))),
+                IpNet::V4(_) => None,
+            })
+            .collect();
+        HostSpec { nets, v4, v6 }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -27,7 +45,16 @@ impl HostSpec {
     }
 
     pub fn contains(&self, ip: &IpAddr) -> bool {
-        self.nets.iter().any(|n| n.contains(ip))
+        match ip {
+            IpAddr::V4(ip) => {
+                let ip = u32::from(*ip);
+                self.v4.iter().any(|&(net, mask)| ip & mask == net)
+            }
+            IpAddr::V6(ip) => {
+                let ip = u128::from(*ip);
+                self.v6.iter().any(|&(net, mask)| ip & mask == net)
+            }
+        }
     }
 
     /// The direction of a packet from `src` to `dst`; `None` with an empty spec.

@@ -160,7 +160,22 @@ impl FlowTable {
         if self.flows.len() >= self.limits.max_flows && !self.flows.contains_key(&key) {
             self.evict_one();
         }
+        let idle = self.limits.idle.as_nanos() as u64;
         let f = match self.flows.entry(key) {
+            Entry::Occupied(o) if now.0.saturating_sub(o.get().last_seen.0) > idle => {
+                // Idle past the limit but not yet swept: it ended, and this packet starts
+                // the 5-tuple's next record, exactly as if the sweep had run.
+                self.expired += 1;
+                self.created += 1;
+                self.restarted += 1;
+                let f = o.into_mut();
+                *f = FlowStats {
+                    first_seen: now,
+                    last_seen: now,
+                    ..Default::default()
+                };
+                f
+            }
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
                 self.created += 1;
@@ -211,9 +226,12 @@ impl FlowTable {
         }
     }
 
-    /// Ends flows idle longer than the limit (at most one sweep per second of `now`).
+    /// Ends flows idle longer than the limit. Sweeps run every sixteenth of the idle limit
+    /// (at least a second) of `now`, so a flow is counted expired at most that late; a
+    /// packet of a flow idle past the limit ends it at once (see [`FlowTable::ingest`]).
     pub fn expire(&mut self, now: PacketTime) {
-        if now.0 < self.last_sweep.0.saturating_add(PacketTime::NANOS_PER_SEC) {
+        let every = (self.limits.idle.as_nanos() as u64 / 16).max(PacketTime::NANOS_PER_SEC);
+        if now.0 < self.last_sweep.0.saturating_add(every) {
             return;
         }
         self.last_sweep = now;

@@ -10,11 +10,13 @@
 //! - [`names`]: the IP → name table learnt from DNS answers (labels for flows and hosts).
 //! - [`direction`]: in/out/internal/external relative to the host spec.
 //! - [`dhcp`]: DHCPv4/v6 message types and clients.
+//! - [`dhcp_clients`]: what DHCPv4 clients say about themselves (name, vendor class, address).
 //! - [`sketch`]: HLL / KLL / frequent-items parameters (Apache DataSketches port).
 //! - [`report`]: a window as JSON (the pcap oracle's schema) or as readable text.
 
 pub mod decode;
 pub mod dhcp;
+pub mod dhcp_clients;
 pub mod direction;
 pub mod dns;
 pub mod dns_xact;

@@ -110,24 +110,31 @@ impl Stream {
 
     /// Frames complete length-prefixed messages.
     fn frame(&mut self, on_message: &mut impl FnMut(&[u8])) {
-        loop {
-            let rest = &self.buf[self.consumed..];
-            let Some(len) = rest
-                .get(..2)
-                .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-            else {
-                break;
-            };
-            let Some(msg) = rest.get(2..2 + len) else {
-                break;
-            };
-            on_message(msg);
-            self.consumed += 2 + len;
-        }
+        self.consumed += frame_messages(&self.buf[self.consumed..], on_message);
         if self.consumed > 0 && self.consumed * 2 >= self.buf.len() {
             self.buf.drain(..self.consumed);
             self.consumed = 0;
         }
+    }
+}
+
+/// Hands each complete length-prefixed message at the start of `bytes` to `on_message`;
+/// returns how many bytes they took.
+fn frame_messages(bytes: &[u8], on_message: &mut impl FnMut(&[u8])) -> usize {
+    let mut used = 0;
+    loop {
+        let rest = &bytes[used..];
+        let Some(len) = rest
+            .get(..2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        else {
+            return used;
+        };
+        let Some(msg) = rest.get(2..2 + len) else {
+            return used;
+        };
+        on_message(msg);
+        used += 2 + len;
     }
 }
 
@@ -202,7 +209,18 @@ impl TcpDnsStreams {
         }
         if s.pending.is_empty() && rel <= s.next {
             let from = (s.next - rel) as usize;
-            s.append(payload.get(from..).unwrap_or(&[]));
+            let data = payload.get(from..).unwrap_or(&[]);
+            if s.consumed == s.buf.len() {
+                // Nothing buffered (the usual case: a message per segment): frame straight
+                // from the segment and keep only an incomplete tail.
+                s.buf.clear();
+                s.consumed = 0;
+                s.next += data.len() as u64;
+                let used = frame_messages(data, on_message);
+                s.buf.extend_from_slice(&data[used..]);
+                return;
+            }
+            s.append(data);
         } else {
             if s.pending_bytes + payload.len() > self.max_pending_bytes {
                 self.streams.remove(&key);
@@ -221,9 +239,11 @@ impl TcpDnsStreams {
         s.frame(on_message);
     }
 
-    /// Forgets streams idle for longer than the timeout (at most one sweep per second).
+    /// Forgets streams idle for longer than the timeout. Expiry only frees memory here, so
+    /// sweeps are rare: every sixteenth of the timeout (at least a second) of `now`.
     pub fn expire(&mut self, now: PacketTime) {
-        if now.0 < self.last_sweep.0.saturating_add(PacketTime::NANOS_PER_SEC) {
+        let every = (self.idle.as_nanos() as u64 / 16).max(PacketTime::NANOS_PER_SEC);
+        if now.0 < self.last_sweep.0.saturating_add(every) {
             return;
         }
         self.last_sweep = now;

@@ -11,6 +11,7 @@
 use super::decode::{decode, Decoded, Malformed, IPPROTO_ICMP, IPPROTO_ICMPV6, L3};
 use super::decode::{IPPROTO_TCP, IPPROTO_UDP};
 use super::dhcp::DhcpStats;
+use super::dhcp_clients::DhcpClients;
 use super::direction::{DirectionCounts, HostSpec};
 use super::dns::{DnsStats, Transport};
 use super::dns_xact::{PendingQueries, XactStats};
@@ -624,6 +625,9 @@ struct FlowBase {
     evicted: u64,
 }
 
+/// DHCP clients remembered (a home or office LAN has far fewer).
+const DHCP_CLIENTS: usize = 4096;
+
 /// Decodes packets and keeps the live window, the closed ones, the flow table and the TCP
 /// DNS streams.
 pub struct Engine {
@@ -637,6 +641,7 @@ pub struct Engine {
     host_spec: HostSpec,
     pending_dns: PendingQueries,
     names: NameTable,
+    dhcp_clients: DhcpClients,
     sampler: DeepSampler,
 }
 
@@ -668,7 +673,10 @@ fn dns_message(
 impl Engine {
     pub fn new(cfg: TrafficConfig) -> Self {
         let flows = FlowTable::new(cfg.flows);
-        let tcp_dns = TcpDnsStreams::new(cfg.max_tcp_dns_streams, Duration::from_secs(300));
+        // DNS over TCP connections are short (resolvers close idle ones within tens of
+        // seconds, unbound after 30 s); a minute of silence ends a stream. Bytes that come
+        // later start a new one mid-connection, as for a stream first seen mid-way.
+        let tcp_dns = TcpDnsStreams::new(cfg.max_tcp_dns_streams, Duration::from_secs(60));
         let host_spec = HostSpec::new(cfg.host_spec.clone());
         let pending_dns = PendingQueries::new(cfg.max_pending_dns, cfg.dns_timeout);
         let names = NameTable::new(cfg.max_names);
@@ -684,6 +692,7 @@ impl Engine {
             host_spec,
             pending_dns,
             names,
+            dhcp_clients: DhcpClients::new(DHCP_CLIENTS),
             sampler,
         };
         e.live = e.new_window();
@@ -700,6 +709,11 @@ impl Engine {
     /// The IP → name table learnt from DNS answers.
     pub fn names(&self) -> &NameTable {
         &self.names
+    }
+
+    /// What DHCPv4 clients said about themselves (host name, vendor class, address).
+    pub fn dhcp_clients(&self) -> &DhcpClients {
+        &self.dhcp_clients
     }
 
     /// The live (open) window, its sketches up to date.
@@ -740,6 +754,9 @@ impl Engine {
         let (sport, dport) = if d.l4_header { (d.sport, d.dport) } else { (0, 0) };
         if d.l4_header && d.proto == IPPROTO_UDP && DhcpStats::is_dhcp_port(sport, dport) {
             self.live.dhcp.ingest(d.src, sport, dport, d.l4_payload);
+            if sport == 67 || sport == 68 {
+                self.dhcp_clients.learn(d.l4_payload, now);
+            }
         }
         if self.cfg.deep_sample_above_pps.is_some() {
             let (key, _) = FlowKey::new((d.src, sport), (d.dst, dport), d.proto);

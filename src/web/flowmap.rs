@@ -4,16 +4,20 @@
 //!
 //! A flow here is the sensor's [`FlowRow`] seen from the local side: which end is ours, the
 //! names DNS answers gave both ends, where the remote end is (geo/ASN; private remote
-//! addresses are at the home location) and what kind of device the local end looks like.
+//! addresses are at the home location) and what kind of device the local end looks like
+//! ([`device_kind`] over the inventory's MAC vendor and names and the DHCP clients the
+//! traffic engine saw).
 //!
 //! Must not: read packets or keep state of its own (everything comes from the
-//! [`crate::sensor::TrafficHub`] per request), or open the geo databases (the sensor does).
+//! [`crate::sensor::TrafficHub`] and the inventory per request), or open the geo databases
+//! (the sensor does).
 
 use super::pages::{layout, page, url_encode, Nav};
 use super::AppState;
 use crate::accounts::Principal;
+use crate::discovery::oui::Mac;
 use crate::geo::is_local;
-use crate::sensor::{FlowFilter, FlowRow, FlowSort, NameMap, TrafficHub};
+use crate::sensor::{DhcpClientMap, FlowFilter, FlowRow, FlowSort, NameMap, TrafficHub};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -21,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,122 +36,7 @@ pub const MAX_FLOWS: usize = 5000;
 const MAP_PERIOD: Duration = Duration::from_secs(2);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What the local end of a flow looks like, guessed from its name (DHCP host name or DNS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceKind {
-    Iphone,
-    Android,
-    Windows,
-    Macos,
-    Linux,
-    Iot,
-    Unknown,
-}
-
-impl DeviceKind {
-    pub const ALL: [DeviceKind; 7] = [
-        DeviceKind::Iphone,
-        DeviceKind::Android,
-        DeviceKind::Windows,
-        DeviceKind::Macos,
-        DeviceKind::Linux,
-        DeviceKind::Iot,
-        DeviceKind::Unknown,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            DeviceKind::Iphone => "iPhone / iPad",
-            DeviceKind::Android => "Android",
-            DeviceKind::Windows => "Windows",
-            DeviceKind::Macos => "macOS",
-            DeviceKind::Linux => "Linux",
-            DeviceKind::Iot => "IoT",
-            DeviceKind::Unknown => "Unknown",
-        }
-    }
-
-    pub fn key(self) -> &'static str {
-        match self {
-            DeviceKind::Iphone => "iphone",
-            DeviceKind::Android => "android",
-            DeviceKind::Windows => "windows",
-            DeviceKind::Macos => "macos",
-            DeviceKind::Linux => "linux",
-            DeviceKind::Iot => "iot",
-            DeviceKind::Unknown => "unknown",
-        }
-    }
-
-    /// Guesses from any hint about the device: host name, DHCP vendor class (e.g.
-    /// `MSFT 5.0`, `android-dhcp-13`, `udhcp 1.36`) or MAC vendor (e.g. `Apple, Inc.`).
-    /// The first hint that says something wins.
-    pub fn guess<'a>(hints: impl IntoIterator<Item = &'a str>) -> DeviceKind {
-        hints
-            .into_iter()
-            .map(Self::guess_one)
-            .find(|k| *k != DeviceKind::Unknown)
-            .unwrap_or(DeviceKind::Unknown)
-    }
-
-    fn guess_one(hint: &str) -> DeviceKind {
-        let h = hint.to_ascii_lowercase();
-        let has = |words: &[&str]| words.iter().any(|w| h.contains(w));
-        if has(&["iphone", "ipad", "ipod", "ios-"]) {
-            DeviceKind::Iphone
-        } else if has(&[
-            "android", "galaxy", "pixel", "oneplus", "xiaomi", "redmi", "huawei",
-        ]) {
-            DeviceKind::Android
-        } else if has(&[
-            "msft",
-            "windows",
-            "desktop-",
-            "laptop-",
-            "win10",
-            "win11",
-            "microsoft",
-        ]) {
-            DeviceKind::Windows
-        } else if has(&["macbook", "imac", "mac-mini", "macmini", "macpro", "apple"]) {
-            DeviceKind::Macos
-        } else if has(&[
-            "esp32",
-            "esp8266",
-            "espressif",
-            "tasmota",
-            "shelly",
-            "sonoff",
-            "tuya",
-            "hue",
-            "nest",
-            "ring-",
-            "roku",
-            "chromecast",
-            "sonos",
-            "camera",
-            "cam-",
-            "printer",
-            "tplink",
-            "tp-link",
-            "wemo",
-            "echo",
-            "alexa",
-            "amazon",
-            "raspberrypi",
-            "udhcp",
-        ]) {
-            DeviceKind::Iot
-        } else if has(&[
-            "linux", "ubuntu", "debian", "fedora", "arch", "centos", "dhcpcd", "nixos",
-        ]) {
-            DeviceKind::Linux
-        } else {
-            DeviceKind::Unknown
-        }
-    }
-}
+pub use crate::discovery::device_kind::{device_kind, DeviceKind};
 
 /// A flow seen from the local side, with names, geo and the device guess.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -170,7 +60,9 @@ pub struct MapFlow {
     pub lon: Option<f64>,
     pub asn: Option<u32>,
     pub as_org: Option<String>,
+    /// The local device's kind (the arc's colour) and the hints it was read from.
     pub device: DeviceKind,
+    pub device_hints: DeviceHints,
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub packets_out: u64,
@@ -209,8 +101,96 @@ fn name_of(tables: &[Arc<NameMap>], ip: &IpAddr) -> Option<String> {
     tables.iter().find_map(|t| t.get(ip)).map(|n| n.to_string())
 }
 
+/// What the server knows about a local address: the hints [`device_kind`] reads and the
+/// kind it made of them.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct DeviceHints {
+    /// The host name the kind was read from (DHCP option 12, the inventory, DNS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// DHCP option 60 as the device last sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dhcp_vendor_class: Option<String>,
+    /// The vendor of the device's MAC (inventory, else the DHCP client's hardware address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_vendor: Option<String>,
+}
+
+struct LocalDevice {
+    name: Option<String>,
+    kind: DeviceKind,
+    hints: DeviceHints,
+}
+
+/// Device kinds of local addresses for one request: the inventory (host by address → MAC
+/// vendor, names) and the traffic engine's DHCP clients (host name, vendor class, MAC),
+/// looked up once per address.
+pub struct LocalDevices<'a> {
+    discovery: &'a crate::discovery_service::Discovery,
+    dhcp: Vec<Arc<DhcpClientMap>>,
+    names: Vec<Arc<NameMap>>,
+    seen: HashMap<IpAddr, Arc<LocalDevice>>,
+}
+
+impl<'a> LocalDevices<'a> {
+    pub fn new(discovery: &'a crate::discovery_service::Discovery, hub: &TrafficHub) -> Self {
+        LocalDevices {
+            discovery,
+            dhcp: hub.dhcp_client_tables(),
+            names: hub.name_tables(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, ip: IpAddr) -> Arc<LocalDevice> {
+        if let Some(d) = self.seen.get(&ip) {
+            return d.clone();
+        }
+        let dhcp = self.dhcp.iter().find_map(|t| t.get(&ip));
+        let host = self.discovery.host_by_ip(ip);
+        let dns = name_of(&self.names, &ip);
+        let inventory_names = host.iter().flat_map(|h| h.names.values().cloned());
+        // Names in order of who chose them: the device (DHCP), the inventory, DNS.
+        let names: Vec<String> = dhcp
+            .and_then(|c| c.hostname.as_deref().map(String::from))
+            .into_iter()
+            .chain(inventory_names)
+            .chain(dns.clone())
+            .collect();
+        let hostname = names
+            .iter()
+            .find(|n| device_kind(Some(n), None, None) != DeviceKind::Unknown)
+            .or(names.first())
+            .cloned();
+        let mac_vendor = host
+            .as_ref()
+            .and_then(|h| h.vendor().map(String::from))
+            .or_else(|| dhcp.and_then(|c| crate::inventory::sources::vendor_of(Mac(c.mac))));
+        let dhcp_vendor_class = dhcp.and_then(|c| c.vendor_class.as_deref().map(String::from));
+        let kind = device_kind(
+            hostname.as_deref(),
+            dhcp_vendor_class.as_deref(),
+            mac_vendor.as_deref(),
+        );
+        let name = dns
+            .or_else(|| host.as_ref().and_then(|h| h.name().map(String::from)))
+            .or_else(|| names.first().cloned());
+        let d = Arc::new(LocalDevice {
+            name,
+            kind,
+            hints: DeviceHints {
+                hostname,
+                dhcp_vendor_class,
+                mac_vendor,
+            },
+        });
+        self.seen.insert(ip, d.clone());
+        d
+    }
+}
+
 /// Turns a sensor flow into a map flow: the local end is the private one.
-pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow {
+pub fn enrich(hub: &TrafficHub, devices: &mut LocalDevices<'_>, r: &FlowRow) -> MapFlow {
     let a: Option<IpAddr> = r.a.parse().ok();
     let b: Option<IpAddr> = r.b.parse().ok();
     let a_local = a.as_ref().is_some_and(is_local);
@@ -231,14 +211,14 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
     } else {
         (r.bytes_ba, r.bytes_ab, r.packets_ba, r.packets_ab)
     };
-    let local_name = local.as_ref().and_then(|ip| name_of(names, ip));
-    let remote_name = remote.as_ref().and_then(|ip| name_of(names, ip));
+    let device = local.map(|ip| devices.get(ip));
+    let local_name = device.as_ref().and_then(|d| d.name.clone());
+    let remote_name = remote.as_ref().and_then(|ip| name_of(&devices.names, ip));
     let geo = match (hub.geo.get(), remote) {
         (Some(db), Some(ip)) if !ip.is_multicast() => Some(db.lookup(ip)),
         _ => None,
     };
     let s = |v: &Option<Arc<str>>| v.as_ref().map(|x| x.to_string());
-    let device = DeviceKind::guess(local_name.as_deref());
     MapFlow {
         source: r.source.clone(),
         proto: r.proto,
@@ -259,7 +239,8 @@ pub fn enrich(hub: &TrafficHub, names: &[Arc<NameMap>], r: &FlowRow) -> MapFlow 
         lon: geo.as_ref().and_then(|g| g.longitude),
         asn: geo.as_ref().and_then(|g| g.asn),
         as_org: geo.as_ref().and_then(|g| s(&g.as_org)),
-        device,
+        device: device.as_ref().map_or(DeviceKind::Unknown, |d| d.kind),
+        device_hints: device.map(|d| d.hints.clone()).unwrap_or_default(),
         bytes_out: out_b,
         bytes_in: in_b,
         packets_out: out_p,
@@ -465,8 +446,8 @@ pub async fn map_flows(state: &AppState) -> Vec<MapFlow> {
         ..FlowFilter::default()
     };
     let rows = hub.flows(&filter, QUERY_TIMEOUT).await;
-    let names = hub.name_tables();
-    rows.iter().map(|r| enrich(hub, &names, r)).collect()
+    let mut devices = LocalDevices::new(&state.discovery, hub);
+    rows.iter().map(|r| enrich(hub, &mut devices, r)).collect()
 }
 
 async fn feed(state: &AppState) -> MapFeed {
@@ -684,7 +665,7 @@ pub async fn map_page(
                 }
                 ul.legend #map-legend {
                     @for k in DeviceKind::ALL {
-                        li { span.swatch class=(format!("dev-{}", k.key())) {} (k.label()) }
+                        li { span class=(format!("swatch dev-{}", k.key())) {} (k.label()) }
                     }
                 }
             }
@@ -928,6 +909,7 @@ mod tests {
             asn: None,
             as_org: None,
             device: DeviceKind::Iphone,
+            device_hints: DeviceHints::default(),
             bytes_out: bytes / 2,
             bytes_in: bytes - bytes / 2,
             packets_out: packets / 2,
@@ -935,28 +917,6 @@ mod tests {
             first_seen_ms: 0,
             last_seen_ms: 10,
         }
-    }
-
-    #[test]
-    fn device_guesses_from_names_vendor_classes_and_mac_vendors() {
-        let cases = [
-            ("Annas-iPhone", DeviceKind::Iphone),
-            ("android-dhcp-13", DeviceKind::Android),
-            ("MSFT 5.0", DeviceKind::Windows),
-            ("DESKTOP-4J2K9Q", DeviceKind::Windows),
-            ("Bobs-MacBook-Pro.local", DeviceKind::Macos),
-            ("Apple, Inc.", DeviceKind::Macos),
-            ("shelly1-A4CF12", DeviceKind::Iot),
-            ("Espressif Inc.", DeviceKind::Iot),
-            ("dhcpcd-9.4.1:Linux-6.1.0", DeviceKind::Linux),
-            ("printer", DeviceKind::Iot),
-            ("host-17", DeviceKind::Unknown),
-        ];
-        for (hint, want) in cases {
-            assert_eq!(DeviceKind::guess([hint]), want, "{hint}");
-        }
-        assert_eq!(DeviceKind::guess(["host-17", "MSFT 5.0"]), DeviceKind::Windows);
-        assert_eq!(DeviceKind::guess(None::<&str>), DeviceKind::Unknown);
     }
 
     #[test]

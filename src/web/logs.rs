@@ -70,6 +70,10 @@ pub struct LogRow {
     pub dst_port: Option<u16>,
     pub message: String,
     pub truncated: bool,
+    /// The inventory host with the source address, if any.
+    pub src_host: Option<HostLink>,
+    /// The inventory host with the destination address, if any.
+    pub dst_host: Option<HostLink>,
     /// The whole parsed event (syslog header, firewall/DHCP/auth fields), as `parse-log` prints it.
     #[schema(value_type = Object)]
     pub event: serde_json::Value,
@@ -102,12 +106,39 @@ impl LogRow {
             dst_port: fw.and_then(|f| f.dst_port),
             message: h.message.clone(),
             truncated: log.event.truncated,
+            src_host: None,
+            dst_host: None,
             event: if with_event {
                 serde_json::to_value(&log.event).unwrap_or_default()
             } else {
                 serde_json::Value::Null
             },
         }
+    }
+}
+
+/// An inventory host a line's address belongs to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HostLink {
+    /// The host's id: its page is `/hosts/{id}`.
+    pub id: u64,
+    /// Its name, or its address when it has none.
+    pub label: String,
+}
+
+impl LogRow {
+    /// Fills `src_host` and `dst_host` from the inventory.
+    pub fn link_hosts(mut self, d: &crate::discovery_service::Discovery) -> LogRow {
+        let find = |ip: &Option<String>| {
+            let ip = ip.as_deref()?.parse().ok()?;
+            d.host_by_ip(ip).map(|h| HostLink {
+                id: h.id,
+                label: h.label(),
+            })
+        };
+        self.src_host = find(&self.src);
+        self.dst_host = find(&self.dst);
+        self
     }
 }
 
@@ -171,13 +202,21 @@ async fn stats(state: &Arc<AppState>, mut q: LogQuery, now: Timestamp) -> Result
     q.from = Some(from);
     q.to = Some(to);
     let store = state.accounts.store().clone();
+    let geo = state.traffic.geo.get().cloned();
     tokio::task::spawn_blocking(move || {
         let mut b = StatsBuilder::new(from, to, CHART_BUCKETS);
         let (_, limited) = store.scan_logs(&q, None, MAX_SCAN, |_, log| {
             b.add(&log);
             true
         })?;
-        Ok::<_, crate::store::StoreError>(b.finish(10, limited))
+        let country_of = |ip| {
+            let g = geo.as_ref()?.lookup(ip);
+            let iso = g.country_iso.as_deref()?.to_string();
+            let name = g.country_name.as_deref().unwrap_or(&iso).to_string();
+            Some((iso, name))
+        };
+        let country_of: Option<crate::logs::stats::CountryOf<'_>> = geo.is_some().then_some(&country_of);
+        Ok::<_, crate::store::StoreError>(b.finish(10, limited, country_of))
     })
     .await
     .map_err(|_| ApiError::internal("stats task failed"))?
@@ -214,7 +253,7 @@ pub async fn api_search(
         entries: page
             .entries
             .iter()
-            .map(|(k, l)| LogRow::new(k, l, true))
+            .map(|(k, l)| LogRow::new(k, l, true).link_hosts(&state.discovery))
             .collect(),
         next: page.next.as_ref().map(format_cursor),
         scanned: page.scanned,
@@ -251,6 +290,7 @@ pub async fn tail(State(state): State<Arc<AppState>>, Query(raw): Query<RawLogQu
     };
     let rx = state.logs.tail.subscribe();
     let shutdown = state.shutdown.clone();
+    let discovery = state.discovery.clone();
     let events = super::sse::broadcast_events(rx, shutdown, move |batch: Arc<Vec<StoredLog>>| {
         let mut rows = Vec::new();
         let mut more = 0usize;
@@ -266,7 +306,7 @@ pub async fn tail(State(state): State<Arc<AppState>>, Query(raw): Query<RawLogQu
                 at: log.received,
                 seq: i as u32,
             };
-            rows.push(LogRow::new(&key, log, false));
+            rows.push(LogRow::new(&key, log, false).link_hosts(&discovery));
         }
         if rows.is_empty() {
             return None;
@@ -445,7 +485,7 @@ pub async fn logs_page(
         (search_form(&raw))
         @if let Some(s) = &facets { (facets_card(s, &raw)) }
         (tail_card(&qs))
-        @if let Some(p) = &results { (results_card(p, &qs)) }
+        @if let Some(p) = &results { (results_card(p, &qs, &state.discovery)) }
         (setup_help(&state.logs.listener_status()))
     };
     let mut resp = page(layout("Logs", Nav::Logs, &who, notice, content));
@@ -568,7 +608,30 @@ fn facets_card(s: &LogStats, raw: &RawLogQuery) -> Markup {
                 (facet_list("By interface", &s.by_interface, |v| refine("interface", v)))
                 (facet_list("By host", &s.by_host, |v| refine("host", v)))
             }
-            p.muted.small { "By country: needs a GeoIP database, which this build does not load yet." }
+            @match &s.by_country {
+                Some(c) => div.facets { (country_facet(c)) },
+                None => p.muted.small { "By country: set " code { "geo.city_db" } " to a GeoLite2 City or Country database (.mmdb) to see where blocked sources come from." },
+            }
+        }
+    }
+}
+
+fn country_facet(items: &[crate::logs::stats::CountryCount]) -> Markup {
+    html! {
+        div.facet.countries {
+            h3 { "Blocked sources by country" }
+            @if items.is_empty() {
+                p.muted { "none (private and local sources are not counted)" }
+            } @else {
+                ol {
+                    @for c in items {
+                        li {
+                            @if let Some(iso) = &c.iso { span.cc { (iso) } " " }
+                            (c.name) " " span.count { (c.count) }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -592,19 +655,30 @@ fn tail_card(qs: &str) -> Markup {
     }
 }
 
-/// Where an address links: its history here, and the traffic view's flows for it.
-fn addr_links(ip: &Option<String>, port: Option<u16>) -> Markup {
+/// The flows view filtered to an address (and port): the traffic engine's flows of it.
+pub fn flows_url(ip: &str, port: Option<u16>) -> String {
+    let port = port.map(|p| format!("&port={p}")).unwrap_or_default();
+    format!("/traffic/flows?ip={}{port}", url_encode(ip))
+}
+
+/// Where an address links: its history here (the address), its inventory host (when
+/// known), and the traffic view's flows of it.
+fn addr_links(ip: &Option<String>, port: Option<u16>, host: &Option<HostLink>) -> Markup {
     html! {
         @if let Some(ip) = ip {
             a href=(format!("/logs?ip={}", url_encode(ip))) title="History of this address" { (ip) }
             @if let Some(p) = port { ":" a href=(format!("/logs?port={p}")) title="Lines with this port" { (p) } }
+            @if let Some(h) = host {
+                br;
+                a.host href=(format!("/hosts/{}", h.id)) title="This address's host in the inventory" { (h.label) }
+            }
             " "
-            a.small href=(format!("/traffic?ip={}{}", url_encode(ip), port.map(|p| format!("&port={p}")).unwrap_or_default())) title="Flows of this address" { "flows" }
+            a.small href=(flows_url(ip, port)) title="Flows of this address and port" { "flows" }
         }
     }
 }
 
-fn results_card(p: &LogPage, qs: &str) -> Markup {
+fn results_card(p: &LogPage, qs: &str, discovery: &crate::discovery_service::Discovery) -> Markup {
     html! {
         section.card {
             h2 { "Results" }
@@ -621,13 +695,13 @@ fn results_card(p: &LogPage, qs: &str) -> Markup {
                         thead { tr { th { "Received" } th { "Host" } th { "Action" } th { "Source" } th { "Destination" } th { "Message" } } }
                         tbody {
                             @for (k, log) in &p.entries {
-                                @let r = LogRow::new(k, log, false);
+                                @let r = LogRow::new(k, log, false).link_hosts(discovery);
                                 tr {
                                     td.nowrap { time datetime=(r.received) { (r.received.get(11..19).unwrap_or(&r.received)) } br; span.muted.small { (r.received.get(..10).unwrap_or("")) } }
                                     td { (r.host.clone().unwrap_or_else(|| r.sender.clone())) @if let Some(a) = &r.app { br; span.muted.small { (a) } } }
                                     td { @if let Some(a) = &r.action { span class=(format!("badge {a}")) { (a) } } @if let Some(p) = &r.protocol { " " span.small { (p) } } }
-                                    td { (addr_links(&r.src, r.src_port)) }
-                                    td { (addr_links(&r.dst, r.dst_port)) }
+                                    td { (addr_links(&r.src, r.src_port, &r.src_host)) }
+                                    td { (addr_links(&r.dst, r.dst_port, &r.dst_host)) }
                                     td.msg { (r.message) @if r.truncated { " " span.badge { "truncated" } } }
                                 }
                             }
@@ -702,6 +776,89 @@ pub fn setup_help(listeners: &[ListenerStatus]) -> Markup {
                 pre { code { (format!("*.* action(type=\"omfwd\" target=\"GATEWATCH_IP\" port=\"{tcp}\" protocol=\"tcp\"\n       TCP_Framing=\"octet-counted\" template=\"RSYSLOG_SyslogProtocol23Format\"\n       queue.type=\"LinkedList\" queue.filename=\"gatewatch\" queue.saveOnShutdown=\"on\"\n       action.resumeRetryCount=\"-1\")")) } }
                 p { "For TLS (port " (tls) "), install rsyslog-gnutls and add " code { "StreamDriver=\"gtls\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"anon\"" } " with " code { (format!("port=\"{tls}\"")) } " (or " code { "x509/name" } " with gatewatch's certificate as CA)." }
             }
+        }
+    }
+}
+
+// ---- a host's firewall events (host page) ----
+
+/// Firewall lines shown on a host page.
+pub const HOST_EVENT_ROWS: usize = 10;
+/// Stored lines about the host's addresses looked at to find them.
+const HOST_EVENT_SCAN: u64 = 20_000;
+
+/// The newest `limit` firewall lines about any of `ips`, newest first. A store error shows
+/// as no lines (the page still renders; the Logs link is next to the table).
+pub fn recent_firewall_events(
+    store: &crate::store::Store,
+    ips: &[std::net::IpAddr],
+    limit: usize,
+) -> Vec<(TimeKey, StoredLog)> {
+    let mut all = Vec::new();
+    for ip in ips {
+        let q = LogQuery {
+            ip: Some(ipnet::IpNet::from(*ip)),
+            ..Default::default()
+        };
+        let mut found = Vec::new();
+        let scanned = store.scan_logs(&q, None, HOST_EVENT_SCAN, |k, log| {
+            if log.event.firewall.is_some() {
+                found.push((*k, log));
+            }
+            found.len() < limit
+        });
+        if let Err(e) = scanned {
+            tracing::warn!(error = %e, "cannot read firewall lines for a host page");
+        }
+        all.extend(found);
+    }
+    all.sort_by_key(|e| std::cmp::Reverse(e.0));
+    all.dedup_by(|a, b| a.0 == b.0);
+    all.truncate(limit);
+    all
+}
+
+/// The host page's card: its recent firewall lines, with links to its full history.
+pub fn host_events_card(entries: &[(TimeKey, StoredLog)], ips: &[std::net::IpAddr]) -> Markup {
+    html! {
+        section.card.host-firewall {
+            h2 { "Firewall events" }
+            @if entries.is_empty() {
+                p.muted { "No stored firewall line mentions this host's addresses." }
+            } @else {
+                div.scroll {
+                    table.logs.compact {
+                        thead { tr { th { "Received" } th { "Action" } th { "Interface" } th { "Source" } th { "Destination" } } }
+                        tbody {
+                            @for (k, log) in entries {
+                                @let r = LogRow::new(k, log, false);
+                                tr {
+                                    td.nowrap { time datetime=(r.received) { (r.received.get(..19).unwrap_or(&r.received).replace('T', " ")) } }
+                                    td { @if let Some(a) = &r.action { span class=(format!("badge {a}")) { (a) } } @if let Some(p) = &r.protocol { " " span.small { (p) } } }
+                                    td { (r.interface.clone().unwrap_or_default()) }
+                                    td.nowrap { (endpoint(&r.src, r.src_port)) }
+                                    td.nowrap { (endpoint(&r.dst, r.dst_port)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.links {
+                @for (i, ip) in ips.iter().enumerate() {
+                    @if i > 0 { " · " }
+                    a href=(format!("/logs?ip={}", url_encode(&ip.to_string()))) { "All log lines of " (ip) " →" }
+                }
+            }
+        }
+    }
+}
+
+fn endpoint(ip: &Option<String>, port: Option<u16>) -> Markup {
+    html! {
+        @if let Some(ip) = ip {
+            a href=(format!("/logs?ip={}", url_encode(ip))) title="History of this address" { (ip) }
+            @if let Some(p) = port { ":" (p) }
         }
     }
 }

@@ -383,3 +383,8 @@ pub fn gatewatch_bin() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_gatewatch").into())
 }
+
+/// GETs `url` with `client` and returns the body text (panics on a transport error).
+pub async fn page_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}

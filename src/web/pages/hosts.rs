@@ -477,6 +477,11 @@ fn host_markup(state: &AppState, who: &Principal, h: &Host, notice: Option<Notic
     let events = state.discovery.events(Some(h.id), 50).unwrap_or_default();
     let can_edit = who.can(Permission::EditHosts);
     let first_ip = h.ips().next();
+    let ips: Vec<std::net::IpAddr> = h.ips().collect();
+    let firewall = who.can(Permission::ViewLogs).then(|| {
+        let store = state.accounts.store();
+        crate::web::logs::recent_firewall_events(store, &ips, crate::web::logs::HOST_EVENT_ROWS)
+    });
     html! {
         @if let Some(n) = notice { (notice_box(n)) }
         div.grid {
@@ -560,6 +565,7 @@ fn host_markup(state: &AppState, who: &Principal, h: &Host, notice: Option<Notic
                 } }
             }
         }
+        @if let Some(fw) = &firewall { (crate::web::logs::host_events_card(fw, &ips)) }
         section.card {
             h2 { "Events" }
             (events_table(now, &events, false))

@@ -172,7 +172,7 @@ fn sources_table(status: &HubStatus) -> Markup {
             } @else {
                 div.scroll {
                     table.compact {
-                        thead { tr { th { "Interface" } th { "State" } th.num { "Packets" } th.num { "Rate" } th.num { "Kernel drops" } th.num { "Interface drops" } th.num { "Active flows" } th.num { "Evicted" } } }
+                        thead { tr { th { "Interface" } th { "State" } th.num { "Packets" } th.num { "Rate" } th.num { "Kernel drops" } th.num { "Interface drops" } th.num { "Active flows" } th.num { "Evicted" } th.num title="Share of packets given to flow and DNS analysis; below 100 % the engine samples under load (traffic.deep_sample_above_pps) while the counters stay exact" { "Deep analysis" } } }
                         tbody {
                             @for s in &status.sources {
                                 tr {
@@ -184,6 +184,7 @@ fn sources_table(status: &HubStatus) -> Markup {
                                     td.num { (s.dropped_interface) }
                                     td.num { (s.flows_active) }
                                     td.num { (s.flows_evicted) }
+                                    td.num { @if s.sample_rate < 1.0 { span.badge.info { (format!("{:.1} % sampled", s.sample_rate * 100.0)) } } @else { "all packets" } }
                                 }
                             }
                         }
