@@ -1,5 +1,6 @@
-//! Embeds `static/` pre-compressed: for each file, its gzip form and a content hash used in
-//! URLs (`/static/app.css?v=<hash>`) so browsers may cache it for a year.
+//! Embeds `static/` pre-compressed: for each file, its gzip form only (the rare client without
+//! gzip gets it inflated on the fly; a second, raw copy would add ~1 MB to router binaries) and
+//! a content hash used in URLs (`/static/app.css?v=<hash>`) so browsers may cache it for a year.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,11 +25,9 @@ fn main() {
         let gz_path = Path::new(&out_dir).join(format!("{name}.gz"));
         std::fs::write(&gz_path, &gz).unwrap();
         let hash = sha2_hex(&raw);
-        let abs = std::fs::canonicalize(&path).unwrap();
         table.push_str(&format!(
-            "    Asset {{ name: {name:?}, hash: {:?}, raw: include_bytes!({:?}), gzip: include_bytes!({:?}) }},\n",
+            "    Asset {{ name: {name:?}, hash: {:?}, gzip: include_bytes!({:?}) }},\n",
             &hash[..12],
-            abs.display().to_string(),
             gz_path.display().to_string()
         ));
     }

@@ -2,7 +2,8 @@
 # Static cross builds of gatewatch for routers, on a plain Debian 12 machine (no docker).
 #
 #   packaging/build.sh all                          the six binaries, then the .ipk and .pkg files
-#   packaging/build.sh x86_64-unknown-linux-musl    one target (several may be listed)
+#   packaging/build.sh x86_64-unknown-linux-musl    one target (several may be listed; short
+#                                                   names: x86_64 aarch64 armv7 mipsel mips freebsd)
 #   packaging/build.sh packages                     only the .ipk/.pkg from binaries built before
 #
 # Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
@@ -21,7 +22,7 @@
 # lock if the server died holding it. packaging/smoke.sh therefore runs no store commands.
 #
 # Env: PROFILE (cargo profile, default release-small), NIGHTLY (toolchain for -Zbuild-std,
-#      default nightly), SKIP_INSTALL=1 (tools are known to be there), JOBS (cargo -j).
+#      default nightly-2026-05-20, pinned), SKIP_INSTALL=1 (tools are known to be there), JOBS (cargo -j).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,8 @@ OUT="$ROOT/target-cross"
 TOOLS="$OUT/tools"
 DIST="$OUT/dist"
 PROFILE=${PROFILE:-release-small}
-NIGHTLY=${NIGHTLY:-nightly}
+# Pinned: -Zbuild-std changes between nightlies; this one built all six targets here.
+NIGHTLY=${NIGHTLY:-nightly-2026-05-20}
 ZIG_VERSION=0.17.1
 ZIGBUILD_VERSION=0.24.0
 ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl x86_64-unknown-freebsd"
@@ -38,6 +40,19 @@ FREEBSD_BASE_LIBS="libc.so.7 libthr.so.3 libm.so.5 libgcc_s.so.1 libutil.so.9 li
 
 log() { printf '\n=== %s\n' "$*" >&2; }
 die() { echo "build.sh: $*" >&2; exit 1; }
+
+# Short names: x86_64, aarch64, armv7, mipsel, mips, freebsd.
+full_target() {
+    case $1 in
+        x86_64 | x86_64-musl) echo x86_64-unknown-linux-musl ;;
+        aarch64) echo aarch64-unknown-linux-musl ;;
+        armv7) echo armv7-unknown-linux-musleabihf ;;
+        mipsel) echo mipsel-unknown-linux-musl ;;
+        mips) echo mips-unknown-linux-musl ;;
+        freebsd) echo x86_64-unknown-freebsd ;;
+        *) echo "$1" ;;
+    esac
+}
 
 need_zig() { case $1 in x86_64-unknown-linux-musl) return 1 ;; *) return 0 ;; esac; }
 
@@ -137,6 +152,50 @@ build_libpcap() {
     rm -rf "$b"
 }
 
+# Two locked crates assume a little-endian host, so for mips (big-endian) only the build uses a
+# vendored copy of the locked crates with them fixed (Cargo.lock stays as it is):
+# - datasketches refuses big-endian targets with a blanket compile_error!
+#   (apache/datasketches-rust#28: a policy carried over from the Java library, whose
+#   compression code is byte-order dependent; the Rust HLL, KLL and frequent-items code
+#   gatewatch uses reads and writes explicit little-endian bytes): the line is removed.
+# - pcap-parser 0.17 reads a pcapng block type as little-endian and then "converts" it with
+#   u32::from_le/from_be, which swaps on a big-endian host, so every pcapng block after the
+#   section header fails its type check there: the conversion becomes host-independent.
+# smoke.sh checks that the mips binary's summaries equal the x86_64 ones byte for byte.
+# -Zbuild-std resolves std's own dependencies through the same source, so the vendored set
+# includes the toolchain's library/Cargo.lock too.
+# big_endian_sources TOOLCHAIN: prints the cargo --config arguments.
+big_endian_sources() {
+    local v="$TOOLS/vendor-be" tc=$1 lib
+    if [ "$(cat "$v/.patched" 2>/dev/null)" != "$tc" ]; then
+        log "vendored crates for big-endian targets (datasketches and pcap-parser fixed)"
+        rm -rf "$v"
+        lib="$(rustc "+$tc" --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+        (cd "$ROOT" && cargo "+$tc" vendor --locked --versioned-dirs -s "$lib" "$v" >/dev/null)
+        python3 - "$v" <<'PY'
+import glob, hashlib, json, sys
+
+def patch(pattern, rel, old, new):
+    (crate,) = glob.glob(sys.argv[1] + "/" + pattern)
+    path = crate + "/" + rel
+    src = open(path).read()
+    if old not in src:
+        sys.exit("build.sh: " + path + " changed; re-check the big-endian patch")
+    open(path, "w").write(src.replace(old, new))
+    sums = json.load(open(crate + "/.cargo-checksum.json"))
+    sums["files"][rel] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    json.dump(sums, open(crate + "/.cargo-checksum.json", "w"))
+
+patch("datasketches-0.6.*", "src/lib.rs",
+      '#[cfg(target_endian = "big")]\ncompile_error!("datasketches does not support big-endian targets");\n', "")
+patch("pcap-parser-0.17.*", "src/endianness.rs", "u32::from_be(n)", "n.swap_bytes()")
+patch("pcap-parser-0.17.*", "src/endianness.rs", "u32::from_le(n)", "n")
+PY
+        echo "$tc" >"$v/.patched"
+    fi
+    echo "--config source.crates-io.replace-with='vendored-be' --config source.vendored-be.directory='$v'"
+}
+
 # Checks that a binary only needs what the target promises: nothing for the Linux targets
 # (static), FreeBSD base libraries for FreeBSD.
 check_linkage() {
@@ -158,7 +217,13 @@ check_linkage() {
 }
 
 build_target() {
-    local t=$1 up tc=stable tool=zigbuild buildstd="" rflags="" zt pcapt cc ar ranlib xcf=""
+    local t=$1 up tc=stable tool=zigbuild buildstd="" zt pcapt cc ar ranlib xcf=""
+    # Size (goal <= 8 MB per binary): the profile aborts on panic, so nothing ever unwinds;
+    # unwind tables would only serve panic backtraces. Panics still print message and
+    # location. Measured: it removes the ~0.5-1 MB .eh_frame only where std is rebuilt too
+    # (-Zbuild-std: armv7, mips*); linked with rustup's prebuilt std (x86_64, aarch64,
+    # FreeBSD) the fat-LTO binary keeps its full .eh_frame.
+    local rflags="-C force-unwind-tables=no"
     up=$(echo "$t" | tr 'a-z-' 'A-Z_')
     case $t in
         x86_64-unknown-linux-musl) zt=x86_64-linux-musl pcapt=linux tool=cargo ;;
@@ -182,16 +247,31 @@ build_target() {
         cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
     fi
     if ! rustup target list --installed --toolchain stable | grep -qx "$t"; then
-        tc=$NIGHTLY buildstd="-Zbuild-std=std,panic_abort"
-        rflags="-C link-self-contained=no" # rustc's own crt objects are absent; zig supplies musl's
+        # std built here too: for size, without backtrace symbolization (gimli, ~250 kB) and
+        # with std's optimize_for_size variants.
+        tc=$NIGHTLY buildstd="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
+        rflags="$rflags -C link-self-contained=no" # rustc's own crt objects are absent; zig supplies musl's
     fi
     case $t in mips*) rflags="$rflags -C target-feature=+crt-static" ;; esac # mips musl defaults to dynamic
+
+    # One cargo target dir per toolchain: the stable and the nightly targets share no host
+    # artifacts anyway, and two builds (one of each) can then run at the same time.
+    local tdir="$OUT/$tc"
 
     local prefix="$TOOLS/sysroot/$t"
     build_libpcap "$prefix" "${zt%% *}" "$pcapt" "$cc" "$ar" "$ranlib" "$xcf"
     # The pcap crate links `pcap` as a dylib. Static musl links pick libpcap.a; FreeBSD links
     # libc dynamically, so give the linker a libpcap.so that is a linker script naming the archive.
     [ $pcapt = bpf ] && echo 'INPUT(libpcap.a)' >"$prefix/lib/libpcap.so"
+
+    local sources=""
+    if [ "${t%%-*}" = mips ]; then
+        sources=$(big_endian_sources "$tc")
+        # Cargo never re-checks registry sources, so a re-patched copy would not be rebuilt.
+        # shellcheck disable=SC2086
+        (cd "$ROOT" && cargo "+$tc" clean -q $sources -p datasketches -p pcap-parser --target "$t" \
+            --profile "$PROFILE" --target-dir "$tdir")
+    fi
 
     log "cargo +$tc $tool --profile $PROFILE --target $t $buildstd"
     local start=$SECONDS
@@ -204,17 +284,27 @@ build_target() {
         if [ $tool = cargo ]; then
             # shellcheck disable=SC2086
             env "CC_${t//-/_}=$cc" "CFLAGS_${t//-/_}=$xcf" nice -n 15 \
-                cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$OUT" "${jobs[@]}"
+                cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
         else
             # shellcheck disable=SC2086
-            nice -n 15 cargo "+$tc" zigbuild --locked $buildstd --profile "$PROFILE" --target "$t" --target-dir "$OUT" "${jobs[@]}"
+            nice -n 15 cargo "+$tc" zigbuild --locked $sources $buildstd --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
         fi
     )
     local secs=$((SECONDS - start))
-    local bin="$OUT/$t/$PROFILE/gatewatch"
+    local bin="$tdir/$t/$PROFILE/gatewatch"
     check_linkage "$t" "$bin"
     mkdir -p "$DIST/$t"
     cp "$bin" "$DIST/$t/gatewatch"
+    case $t in
+        mips*)
+            # LLVM writes MIPS procedure descriptors (.pdr, ~600 kB) that nothing reads at run
+            # time and the linker's strip keeps; the toolchain's llvm-objcopy drops them.
+            local sysroot
+            sysroot=$(rustc "+$tc" --print sysroot)
+            LD_LIBRARY_PATH="$sysroot/lib" "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" \
+                --remove-section=.pdr "$DIST/$t/gatewatch"
+            ;;
+    esac
     echo "$t: built in ${secs}s" | tee -a "$OUT/build-times.txt"
 }
 
@@ -243,12 +333,15 @@ packages() {
 }
 
 main() {
-    [ $# -gt 0 ] || { sed -n '2,19p' "$0"; exit 2; }
+    [ $# -gt 0 ] || { sed -n '2,26p' "$0"; exit 2; }
     local targets="" pack=0
     case $1 in
         all) targets=$ALL_TARGETS pack=1 ;;
         packages) pack=1 ;;
-        *) targets="$*" ;;
+        *)
+            local a
+            for a in "$@"; do targets="$targets $(full_target "$a")"; done
+            ;;
     esac
     mkdir -p "$TOOLS" "$DIST"
     [ "${SKIP_INSTALL:-0}" = 1 ] || install_tools "$targets"

@@ -2,7 +2,8 @@
 //! and the refusals: garbage files, stores from a newer version, overwriting a backup,
 //! restoring into a store that is open.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use portable_atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use gatewatch::model::{Timestamp, User};

@@ -21,8 +21,9 @@ use crate::inventory::{
 };
 use crate::model::Timestamp;
 use crate::store::{MetaValue, Store, StoreError, Table, TimeKey, Txn, WriteTxn};
+use portable_atomic::AtomicU64;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -316,7 +316,7 @@ pub async fn scan(
     let total = targets.len();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(arp.covered.len()));
     // The slowest answer seen so far (µs); once hosts answer, silence is judged by it.
-    let slowest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let slowest = Arc::new(portable_atomic::AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for &ip in &tcp_targets {
         let slowest = slowest.clone();
@@ -679,7 +679,7 @@ fn udp_timeout(rtt: Option<Duration>, on_link: bool, max: Duration) -> Duration 
 /// Liveness connect timeout: the default until some host has answered, then ten times the
 /// slowest answer seen (at least 200 ms), so dead addresses stop costing a full second
 /// each once the network's round-trip time is known.
-fn liveness_timeout(slowest_us: &std::sync::atomic::AtomicU64, default: Duration) -> Duration {
+fn liveness_timeout(slowest_us: &portable_atomic::AtomicU64, default: Duration) -> Duration {
     match slowest_us.load(std::sync::atomic::Ordering::Relaxed) {
         0 => default,
         us => (Duration::from_micros(us) * 10).clamp(Duration::from_millis(200), default),
@@ -791,7 +791,7 @@ mod tests {
     #[test]
     fn liveness_timeout_shrinks_once_hosts_answer() {
         let d = Duration::from_secs(1);
-        let slowest = std::sync::atomic::AtomicU64::new(0);
+        let slowest = portable_atomic::AtomicU64::new(0);
         assert_eq!(liveness_timeout(&slowest, d), d);
         slowest.store(150, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(liveness_timeout(&slowest, d), Duration::from_millis(200));

@@ -22,10 +22,11 @@ mod table_tests;
 #[cfg(test)]
 mod tests;
 
+use portable_atomic::AtomicU64;
 use std::cell::RefCell;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{RwLock, RwLockReadGuard};
 
 pub use backup::{inspect_backup, restore, BackupInfo, RestoreInfo};

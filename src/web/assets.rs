@@ -1,5 +1,6 @@
 //! Static files (CSS, JS, icons) embedded in the binary, gzip-compressed at build time by
-//! `build.rs`, served with a content hash in the URL and a one-year immutable cache.
+//! `build.rs` (only that form is embedded), served with a content hash in the URL and a
+//! one-year immutable cache. Clients that do not accept gzip get the file inflated per request.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -8,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 pub struct Asset {
     pub name: &'static str,
     pub hash: &'static str,
-    pub raw: &'static [u8],
     pub gzip: &'static [u8],
 }
 
@@ -71,7 +71,13 @@ fn respond(asset: &'static Asset, headers: &HeaderMap) -> Response {
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
-        asset.raw.into_response()
+        match inflate(asset.gzip) {
+            Ok(raw) => raw.into_response(),
+            Err(e) => {
+                tracing::error!(asset = asset.name, "embedded asset does not inflate: {e}");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        }
     };
     let h = resp.headers_mut();
     h.insert(
@@ -87,4 +93,48 @@ fn respond(asset: &'static Asset, headers: &HeaderMap) -> Response {
         h.insert(header::ETAG, v);
     }
     resp
+}
+
+fn inflate(gzip: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut raw = Vec::with_capacity(gzip.len() * 4);
+    flate2::read::GzDecoder::new(gzip).read_to_end(&mut raw)?;
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every embedded asset inflates to the file in `static/` it was built from, and a client
+    /// without gzip gets those bytes with no Content-Encoding.
+    #[tokio::test]
+    async fn gzip_only_assets_serve_the_original_bytes() {
+        assert!(!ASSETS.is_empty());
+        for asset in ASSETS {
+            let original = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("static")
+                    .join(asset.name),
+            )
+            .unwrap();
+            assert_eq!(inflate(asset.gzip).unwrap(), original, "{}", asset.name);
+        }
+        let asset = find("app.css").unwrap();
+        let plain = respond(asset, &HeaderMap::new());
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let body = axum::body::to_bytes(plain.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(
+            body,
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/static/app.css")).unwrap()
+        );
+
+        let mut accept = HeaderMap::new();
+        accept.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, br"));
+        let gz = respond(asset, &accept);
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        let body = axum::body::to_bytes(gz.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(body, asset.gzip);
+    }
 }

@@ -10,7 +10,8 @@
 use super::LiveSource;
 use crate::capture::{CaptureError, CaptureSource, LinkType, PacketTime, RawPacket, SourceStats};
 use crate::traffic::{Engine, Window};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use portable_atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
