@@ -171,15 +171,8 @@ async fn api_imports_raw_xml_lists_hosts_and_acknowledges() {
     assert_eq!(scan["targets"][0], "lab.xml");
     assert_eq!(scan["hosts_found"], 1);
 
-    let list: serde_json::Value = c
-        .get(format!("{}/api/v1/hosts?new=true", s.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value =
+        common::api_json(&c, format!("{}/api/v1/hosts?new=true", s.url), &token).await;
     assert_eq!(list["total"], 1, "{list}");
     let id = list["hosts"][0]["id"].as_u64().unwrap();
     let r = c
@@ -198,35 +191,13 @@ async fn api_imports_raw_xml_lists_hosts_and_acknowledges() {
         .filter_map(|s| s["port"].as_u64())
         .collect();
     assert_eq!(ports, vec![22, 80, 1883, 8123]);
-    let filtered: serde_json::Value = c
-        .get(format!("{}/api/v1/hosts?service=ssh", s.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: serde_json::Value =
+        common::api_json(&c, format!("{}/api/v1/hosts?service=ssh", s.url), &token).await;
     assert_eq!(filtered["total"], 1);
-    let none: serde_json::Value = c
-        .get(format!("{}/api/v1/hosts?q=no-such-thing", s.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: serde_json::Value =
+        common::api_json(&c, format!("{}/api/v1/hosts?q=no-such-thing", s.url), &token).await;
     assert_eq!(none["total"], 0);
-    let subnets: serde_json::Value = c
-        .get(format!("{}/api/v1/subnets", s.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let subnets: serde_json::Value = common::api_json(&c, format!("{}/api/v1/subnets", s.url), &token).await;
     assert!(subnets
         .as_array()
         .unwrap()
@@ -405,15 +376,7 @@ async fn listeners(ip: &str, ports: &[u16]) -> Vec<tokio::task::JoinHandle<()>> 
 
 async fn wait_done(c: &reqwest::Client, s: &TestServer, token: &str, id: u64) -> serde_json::Value {
     for _ in 0..600 {
-        let v: serde_json::Value = c
-            .get(format!("{}/api/v1/scans/{id}", s.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: serde_json::Value = common::api_json(c, format!("{}/api/v1/scans/{id}", s.url), token).await;
         if ["done", "cancelled", "failed"].contains(&v["state"].as_str().unwrap()) {
             return v;
         }
@@ -519,15 +482,7 @@ async fn scans_run_stream_progress_cancel_and_refuse_public_targets() {
         .as_u64()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let q: serde_json::Value = c
-        .get(format!("{}/api/v1/scans/{queued}", s.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: serde_json::Value = common::api_json(&c, format!("{}/api/v1/scans/{queued}", s.url), &token).await;
     assert_eq!(q["state"], "queued", "{q}");
     for id in [queued, long] {
         let r = c
@@ -546,15 +501,7 @@ async fn scans_run_stream_progress_cancel_and_refuse_public_targets() {
         .await
         .unwrap();
     assert_eq!(api_error(r, 404).await, "not_found");
-    let history: serde_json::Value = c
-        .get(format!("{}/api/v1/scans", s.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: serde_json::Value = common::api_json(&c, format!("{}/api/v1/scans", s.url), &token).await;
     assert_eq!(history.as_array().unwrap().len(), 3);
     s.stop().await;
 }

@@ -101,15 +101,12 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
     store_lines(&server, &lines);
 
     let token = token_for(&server, "api", "viewer");
-    let stats: Value = common::client()
-        .get(format!("{}/api/v1/logs/stats", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = common::api_json(
+        &common::client(),
+        format!("{}/api/v1/logs/stats", server.url),
+        &token,
+    )
+    .await;
     let countries = stats["by_country"]
         .as_array()
         .expect("by_country with geo configured");
@@ -143,15 +140,12 @@ async fn country_facet_counts_blocked_sources_from_the_geo_database() {
     let plain = TestServer::start(Options::default()).await;
     store_lines(&plain, &lines);
     let token = token_for(&plain, "api", "viewer");
-    let stats: Value = common::client()
-        .get(format!("{}/api/v1/logs/stats", plain.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = common::api_json(
+        &common::client(),
+        format!("{}/api/v1/logs/stats", plain.url),
+        &token,
+    )
+    .await;
     assert!(stats["by_country"].is_null(), "{stats}");
     let c = setup_admin(&plain, "admin", PASSWORD).await;
     let page = common::page_text(&c, format!("{}/logs", plain.url)).await;
@@ -176,15 +170,12 @@ async fn blocked_lines_link_to_host_flows_and_history_and_the_host_page_shows_th
 
     // The API names the inventory host of each address.
     let token = token_for(&server, "api", "viewer");
-    let found: Value = common::client()
-        .get(format!("{}/api/v1/logs/search?ip={SRC_A}", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = common::api_json(
+        &common::client(),
+        format!("{}/api/v1/logs/search?ip={SRC_A}", server.url),
+        &token,
+    )
+    .await;
     let row = &found["entries"][0];
     assert_eq!(row["dst"], host_ip.to_string().as_str());
     assert_eq!(row["dst_host"]["id"], host_id, "{row}");

@@ -155,15 +155,7 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
     replay_finished(&server).await;
     let token = token_for(&server, "viewer", "viewer");
     let c = client();
-    let body: Value = c
-        .get(format!("{}/api/v1/traffic/map", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = common::api_json(&c, format!("{}/api/v1/traffic/map", server.url), &token).await;
     assert_eq!(body["home"]["lat"].as_f64(), Some(HOME.0));
     let flows = body["flows"].as_array().unwrap();
     let endpoints = public_endpoints();
@@ -200,15 +192,12 @@ async fn api_and_flows_view_place_and_name_the_fixture_endpoints() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let dns: Value = c
-        .get(format!("{}/api/v1/traffic/map?port=53&proto=udp", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dns: Value = common::api_json(
+        &c,
+        format!("{}/api/v1/traffic/map?port=53&proto=udp", server.url),
+        &token,
+    )
+    .await;
     let dns = dns["flows"].as_array().unwrap();
     assert!(!dns.is_empty() && dns.len() < flows.len());
     assert!(dns

@@ -388,3 +388,20 @@ pub fn gatewatch_bin() -> std::path::PathBuf {
 pub async fn page_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
+
+/// GETs an API `url` with a bearer `token` and returns the JSON body (panics on errors).
+pub async fn api_json(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    token: &str,
+) -> serde_json::Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
