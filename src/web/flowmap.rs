@@ -12,7 +12,7 @@
 //! [`crate::sensor::TrafficHub`] and the inventory per request), or open the geo databases
 //! (the sensor does).
 
-use super::pages::{layout, page, url_encode, Nav};
+use super::pages::{csv_field, layout, page, url_encode, Nav};
 use super::AppState;
 use crate::accounts::Principal;
 use crate::discovery::oui::Mac;
@@ -797,20 +797,6 @@ pub async fn flows_page(
 }
 
 const CSV_HEADER: &str = "source,proto,local,local_port,local_name,remote,remote_port,remote_name,remote_private,country,city,lat,lon,asn,as_org,device,bytes_out,bytes_in,packets_out,packets_in,first_seen_ms,last_seen_ms\n";
-
-fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
 
 fn csv_row(f: &MapFlow) -> String {
     let o = |v: &Option<String>| csv_field(v.as_deref().unwrap_or(""));

@@ -7,7 +7,7 @@
 
 use super::api::ApiError;
 use super::pages::admin::{format_cursor, parse_cursor};
-use super::pages::{layout, page, url_encode, Nav};
+use super::pages::{csv_field, layout, page, url_encode, Nav};
 use super::AppState;
 use crate::accounts::Principal;
 use crate::logs::stats::{LogStats, StatsBuilder};
@@ -345,20 +345,6 @@ enum ExportFormat {
 
 const CSV_HEADER: &str =
     "received,sender,host,app,facility,severity,action,protocol,interface,src,src_port,dst,dst_port,truncated,message\n";
-
-fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
 
 fn csv_line(r: &LogRow) -> String {
     let opt = |o: &Option<String>| csv_field(o.as_deref().unwrap_or(""));

@@ -159,6 +159,21 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     (status, Html(body.into_string())).into_response()
 }
 
+/// One CSV field of an export: quoted when it holds a separator, quote or line break, and
+/// prefixed with `'` when it starts like a spreadsheet formula (`=`, `+`, `-`, `@`).
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 /// Percent-encodes for a query value.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
