@@ -242,7 +242,6 @@ mod tests {
     use super::*;
     use crate::discovery::oui::{self, Mac};
     use std::path::Path;
-    use std::process::Command;
 
     #[test]
     fn host_names_alone() {
@@ -334,37 +333,20 @@ mod tests {
             root.join("../shared/testdata/pcap/fixtures/pktvisor__dhcp-flow.pcap"),
             root.join("tests/fixtures/map/udhcpc.pcap"),
         ] {
-            let out = Command::new("tshark")
-                .arg("-r")
-                .arg(&pcap)
-                .args([
-                    "-Y",
-                    "dhcp.option.hostname && dhcp.type == 1",
-                    "-T",
-                    "fields",
-                    "-E",
-                    "occurrence=f",
-                ])
-                .args(["-e", "dhcp.hw.mac_addr", "-e", "dhcp.option.hostname", "-e"])
-                .arg("dhcp.option.vendor_class_id")
-                .output();
-            let text = match out {
-                Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-                other => {
-                    assert!(
-                        std::env::var("CI").as_deref() != Ok("true"),
-                        "tshark is needed under CI: {other:?}"
-                    );
-                    eprintln!("skipping: tshark not available");
-                    return;
-                }
+            let fields = [
+                "dhcp.hw.mac_addr",
+                "dhcp.option.hostname",
+                "dhcp.option.vendor_class_id",
+            ];
+            let filter = "dhcp.option.hostname && dhcp.type == 1";
+            let Some(rows) = crate::traffic::tshark::fields(&pcap, filter, &fields) else {
+                return;
             };
-            for line in text.lines() {
-                let f: Vec<&str> = line.split('\t').collect();
+            for f in &rows {
                 let (Some(mac), Some(name)) = (f.first().and_then(|m| Mac::parse(m)), f.get(1)) else {
                     continue;
                 };
-                let class = f.get(2).filter(|c| !c.is_empty()).copied();
+                let class = f.get(2).map(String::as_str).filter(|c| !c.is_empty());
                 let kind = device_kind(Some(name), class, oui::vendor(mac));
                 // The name alone says nothing for these two: the vendor hints decide.
                 kinds.insert(name.to_string(), (kind, device_kind(Some(name), None, None)));

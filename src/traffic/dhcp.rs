@@ -214,42 +214,15 @@ mod tests {
     //! `tshark_counts`); the test fails under CI=true when tshark is missing.
     use super::*;
     use crate::capture::summarize_files;
+    use crate::traffic::tshark::fields as tshark;
     use crate::traffic::TrafficConfig;
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
-    use std::process::Command;
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/testdata/pcap/fixtures")
             .join(name)
-    }
-
-    /// `tshark -T fields` rows, or `None` (skip) when tshark is absent outside CI.
-    fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>> {
-        let mut cmd = Command::new("tshark");
-        cmd.arg("-r")
-            .arg(file)
-            .args(["-Y", filter, "-T", "fields", "-E", "occurrence=f"]);
-        for f in fields {
-            cmd.args(["-e", f]);
-        }
-        match cmd.output() {
-            Ok(o) if o.status.success() => Some(
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .map(|l| l.split('\t').map(str::to_string).collect())
-                    .collect(),
-            ),
-            other => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "tshark is needed under CI: {other:?}"
-                );
-                eprintln!("skipping: tshark not available ({other:?})");
-                None
-            }
-        }
     }
 
     fn tally(rows: &[Vec<String>], col: usize) -> BTreeMap<String, u64> {

@@ -28,3 +28,34 @@ pub mod tcp_dns;
 pub mod window;
 
 pub use window::{Engine, TrafficConfig, Window};
+
+/// Test support shared by the traffic and discovery unit tests: expected values from tshark.
+#[cfg(test)]
+pub(crate) mod tshark {
+    /// `tshark -T fields` rows, or `None` (skip) when tshark is absent outside CI.
+    pub(crate) fn fields(file: &std::path::Path, filter: &str, fields: &[&str]) -> Option<Vec<Vec<String>>> {
+        let mut cmd = std::process::Command::new("tshark");
+        cmd.arg("-r")
+            .arg(file)
+            .args(["-Y", filter, "-T", "fields", "-E", "occurrence=f"]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+        match cmd.output() {
+            Ok(o) if o.status.success() => Some(
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(|l| l.split('\t').map(str::to_string).collect())
+                    .collect(),
+            ),
+            other => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "tshark is needed under CI: {other:?}"
+                );
+                eprintln!("skipping: tshark not available ({other:?})");
+                None
+            }
+        }
+    }
+}
