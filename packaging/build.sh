@@ -11,8 +11,8 @@
 # x86_64-unknown-freebsd (libpcap static, FreeBSD base libc dynamic).
 #
 # Installs what it needs and is idempotent: apt packages (needs root), zig and cargo-zigbuild
-# from PyPI in a venv (pinned), the Debian libpcap source (deb-src) built once per target, rustup
-# targets, and nightly rust-src for targets rustup has no std for (-Zbuild-std).
+# from PyPI in a venv (pinned), the Debian libpcap source (deb-src) built once per target, and
+# the pinned nightly with rust-src: every target rebuilds std (-Zbuild-std), for size.
 # Everything it writes lives under target-cross/ (gitignored); normal builds are not touched.
 # Binaries: target-cross/dist/<target>/gatewatch; packages: target-cross/dist/packages/.
 #
@@ -20,6 +20,10 @@
 # get_robust_list syscall musl probes, so the store cannot open under qemu, but every real
 # kernel has it, and robust mutexes are what lets a CLI command (backup, user add) recover the
 # lock if the server died holding it. packaging/smoke.sh therefore runs no store commands.
+#
+# Size (goal <= 8 MB stripped per binary, for routers with 16 MB of flash): the release-small
+# profile (Cargo.toml), std rebuilt with its optimize_for_size variants and without backtrace
+# symbolization or unwind tables (-Zbuild-std, below), and .pdr dropped on mips.
 #
 # Env: PROFILE (cargo profile, default release-small), NIGHTLY (toolchain for -Zbuild-std,
 #      default nightly-2026-05-20, pinned), SKIP_INSTALL=1 (tools are known to be there), JOBS (cargo -j).
@@ -54,12 +58,10 @@ full_target() {
     esac
 }
 
-need_zig() { case $1 in x86_64-unknown-linux-musl) return 1 ;; *) return 0 ;; esac; }
-
 install_tools() {
     local targets=$1
     log "apt packages"
-    local pkgs="build-essential musl-tools flex bison file binutils python3-venv xz-utils zstd ca-certificates qemu-user-static shellcheck"
+    local pkgs="build-essential flex bison file binutils python3-venv xz-utils zstd ca-certificates qemu-user-static shellcheck"
     # shellcheck disable=SC2086
     if ! dpkg -s $pkgs >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] || die "missing apt packages ($pkgs); run as root or install them"
@@ -73,33 +75,19 @@ install_tools() {
     fi
     command -v rustup >/dev/null || die "rustup is required (https://rustup.rs; Debian 12 has no package)"
 
-    local t any_zig=0 any_nightly=0
-    for t in $targets; do
-        need_zig "$t" && any_zig=1
-        if ! rustup target list --installed --toolchain stable | grep -qx "$t"; then
-            # Tier 2 targets come from rustup when its dist server has them; tier 3 (mips*) never.
-            case $t in
-                mips*) any_nightly=1 ;;
-                *) rustup target add --toolchain stable "$t" >/dev/null 2>&1 || any_nightly=1 ;;
-            esac
-        fi
-    done
+    [ -n "$targets" ] || return 0
+    log "zig $ZIG_VERSION + cargo-zigbuild $ZIGBUILD_VERSION (PyPI, venv in $TOOLS/venv)"
+    [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
+    if ! "$TOOLS/venv/bin/python" -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION" ||
+        ! "$TOOLS/venv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "$ZIGBUILD_VERSION"; then
+        "$TOOLS/venv/bin/pip" install -q "ziglang==$ZIG_VERSION" "cargo-zigbuild==$ZIGBUILD_VERSION"
+    fi
+    ln -sfn "$("$TOOLS/venv/bin/python" -c 'import ziglang,os;print(os.path.dirname(ziglang.__file__))')/zig" "$TOOLS/venv/bin/zig"
 
-    if [ $any_zig = 1 ]; then
-        log "zig $ZIG_VERSION + cargo-zigbuild $ZIGBUILD_VERSION (PyPI, venv in $TOOLS/venv)"
-        [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
-        if ! "$TOOLS/venv/bin/python" -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION" ||
-            ! "$TOOLS/venv/bin/cargo-zigbuild" --version 2>/dev/null | grep -q "$ZIGBUILD_VERSION"; then
-            "$TOOLS/venv/bin/pip" install -q "ziglang==$ZIG_VERSION" "cargo-zigbuild==$ZIGBUILD_VERSION"
-        fi
-        ln -sfn "$("$TOOLS/venv/bin/python" -c 'import ziglang,os;print(os.path.dirname(ziglang.__file__))')/zig" "$TOOLS/venv/bin/zig"
-    fi
-    if [ $any_nightly = 1 ]; then
-        log "$NIGHTLY with rust-src (for -Zbuild-std)"
-        rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTLY" --profile minimal
-        rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src' ||
-            rustup component add rust-src --toolchain "$NIGHTLY"
-    fi
+    log "$NIGHTLY with rust-src (for -Zbuild-std)"
+    rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTLY" --profile minimal
+    rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src' ||
+        rustup component add rust-src --toolchain "$NIGHTLY"
 }
 
 # Debian's libpcap source package (apt deb-src), unpacked once under $TOOLS/src.
@@ -217,16 +205,19 @@ check_linkage() {
 }
 
 build_target() {
-    local t=$1 up tc=stable tool=zigbuild buildstd="" zt pcapt cc ar ranlib xcf=""
-    # Size (goal <= 8 MB per binary): the profile aborts on panic, so nothing ever unwinds;
-    # unwind tables would only serve panic backtraces. Panics still print message and
-    # location. Measured: it removes the ~0.5-1 MB .eh_frame only where std is rebuilt too
-    # (-Zbuild-std: armv7, mips*); linked with rustup's prebuilt std (x86_64, aarch64,
-    # FreeBSD) the fat-LTO binary keeps its full .eh_frame.
-    local rflags="-C force-unwind-tables=no"
+    local t=$1 up tc=$NIGHTLY zt pcapt cc ar ranlib
+    # Size: std is rebuilt for every target (nightly -Zbuild-std) with its optimize_for_size
+    # variants and without backtrace symbolization (gimli). The profile aborts on panic, so
+    # nothing ever unwinds and unwind tables would only serve panic backtraces (panics still
+    # print message and location): force-unwind-tables=no drops the ~0.5-1 MB .eh_frame, but
+    # only because std is rebuilt with it too. Measured on x86_64 musl: prebuilt std with this
+    # flag 10.47 MB, rebuilt std NNN MB. rustc's own crt objects are absent for a rebuilt std;
+    # zig supplies musl's crt, libc and libunwind (link-self-contained=no).
+    local buildstd="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
+    local rflags="-C force-unwind-tables=no -C link-self-contained=no"
     up=$(echo "$t" | tr 'a-z-' 'A-Z_')
     case $t in
-        x86_64-unknown-linux-musl) zt=x86_64-linux-musl pcapt=linux tool=cargo ;;
+        x86_64-unknown-linux-musl) zt=x86_64-linux-musl pcapt=linux ;;
         aarch64-unknown-linux-musl) zt=aarch64-linux-musl pcapt=linux ;;
         armv7-unknown-linux-musleabihf) zt="arm-linux-musleabihf -mcpu=generic+v7a+vfp3d16" pcapt=linux ;;
         mipsel-unknown-linux-musl) zt="mipsel-linux-musleabi -mcpu=mips32r2" pcapt=linux ;;
@@ -234,32 +225,13 @@ build_target() {
         x86_64-unknown-freebsd) zt=x86_64-freebsd pcapt=bpf ;; # FreeBSD >= 14.0 ABI (zig default)
         *) die "unknown target $t (known: $ALL_TARGETS)" ;;
     esac
-    if [ $tool = cargo ]; then
-        # musl-tools ships no Linux UAPI headers; libpcap needs them: use the host's.
-        local kh="$TOOLS/kheaders-x86_64"
-        if [ ! -e "$kh/asm" ]; then
-            mkdir -p "$kh"
-            for d in linux asm-generic mtd; do ln -sfn "/usr/include/$d" "$kh/$d"; done
-            ln -sfn /usr/include/x86_64-linux-gnu/asm "$kh/asm"
-        fi
-        cc=musl-gcc ar=ar ranlib=ranlib xcf="-idirafter $kh"
-    else
-        cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
-    fi
-    if ! rustup target list --installed --toolchain stable | grep -qx "$t"; then
-        # std built here too: for size, without backtrace symbolization (gimli, ~250 kB) and
-        # with std's optimize_for_size variants.
-        tc=$NIGHTLY buildstd="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
-        rflags="$rflags -C link-self-contained=no" # rustc's own crt objects are absent; zig supplies musl's
-    fi
+    cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
     case $t in mips*) rflags="$rflags -C target-feature=+crt-static" ;; esac # mips musl defaults to dynamic
 
-    # One cargo target dir per toolchain: the stable and the nightly targets share no host
-    # artifacts anyway, and two builds (one of each) can then run at the same time.
     local tdir="$OUT/$tc"
 
     local prefix="$TOOLS/sysroot/$t"
-    build_libpcap "$prefix" "${zt%% *}" "$pcapt" "$cc" "$ar" "$ranlib" "$xcf"
+    build_libpcap "$prefix" "${zt%% *}" "$pcapt" "$cc" "$ar" "$ranlib" ""
     # The pcap crate links `pcap` as a dylib. Static musl links pick libpcap.a; FreeBSD links
     # libc dynamically, so give the linker a libpcap.so that is a linker script naming the archive.
     [ $pcapt = bpf ] && echo 'INPUT(libpcap.a)' >"$prefix/lib/libpcap.so"
@@ -273,22 +245,16 @@ build_target() {
             --profile "$PROFILE" --target-dir "$tdir")
     fi
 
-    log "cargo +$tc $tool --profile $PROFILE --target $t $buildstd"
+    log "cargo +$tc zigbuild --profile $PROFILE --target $t $buildstd"
     local start=$SECONDS
     (
         cd "$ROOT"
         export LIBPCAP_LIBDIR="$prefix/lib" LIBPCAP_VER="$PCAP_VER"
-        [ -n "$rflags" ] && export "CARGO_TARGET_${up}_RUSTFLAGS=$rflags"
+        export "CARGO_TARGET_${up}_RUSTFLAGS=$rflags"
         local jobs=()
         [ -n "${JOBS:-}" ] && jobs=(-j "$JOBS")
-        if [ $tool = cargo ]; then
-            # shellcheck disable=SC2086
-            env "CC_${t//-/_}=$cc" "CFLAGS_${t//-/_}=$xcf" nice -n 15 \
-                cargo "+$tc" build --locked --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
-        else
-            # shellcheck disable=SC2086
-            nice -n 15 cargo "+$tc" zigbuild --locked $sources $buildstd --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
-        fi
+        # shellcheck disable=SC2086
+        nice -n 15 cargo "+$tc" zigbuild --locked $sources $buildstd --profile "$PROFILE" --target "$t" --target-dir "$tdir" "${jobs[@]}"
     )
     local secs=$((SECONDS - start))
     local bin="$tdir/$t/$PROFILE/gatewatch"

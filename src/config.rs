@@ -885,7 +885,7 @@ fn validate(raw: RawConfig, origin_of: &dyn Fn(&str) -> Origin) -> Result<Config
         map_size: map_size_mib.saturating_mul(1 << 20),
         max_map_size: raw.store.max_map_size_mib.saturating_mul(1 << 20),
     };
-    if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+    if crate::logging::parse_filter(&raw.log.level).is_none() {
         return Err(invalid(
             "log.level",
             format!(

@@ -8,7 +8,9 @@ use crate::config::{LogConfig, LogTarget};
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const SYSLOG_SOCKETS: [&str; 2] = ["/dev/log", "/var/run/log"];
 
@@ -16,10 +18,10 @@ const SYSLOG_SOCKETS: [&str; 2] = ["/dev/log", "/var/run/log"];
 /// Returns an error message when syslog was asked for but no socket is there.
 pub fn init(cfg: &LogConfig) -> Result<(), String> {
     let level = std::env::var("GATEWATCH_LOG").unwrap_or_else(|_| cfg.level.clone());
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let filter = parse_filter(&level).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let builder = tracing_subscriber::fmt().with_max_level(tracing::level_filters::LevelFilter::TRACE);
     let result = match cfg.target {
-        LogTarget::Stderr => builder.with_writer(std::io::stderr).try_init(),
+        LogTarget::Stderr => builder.with_writer(std::io::stderr).finish().with(filter).try_init(),
         LogTarget::Syslog => {
             let writer = SyslogWriter::connect().ok_or_else(|| {
                 format!(
@@ -32,12 +34,21 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
                 .with_ansi(false)
                 .without_time()
                 .with_writer(writer)
+                .finish()
+                .with(filter)
                 .try_init()
         }
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
     Ok(())
+}
+
+/// A level ("debug") or per-target filter ("info,gatewatch::traffic=debug"), as `log.level`
+/// and `GATEWATCH_LOG` take it. (`Targets` rather than `EnvFilter`: the latter's span and
+/// field filters pull in a regex engine, about NNN kB of the router binaries.)
+pub fn parse_filter(level: &str) -> Option<Targets> {
+    level.parse().ok()
 }
 
 /// Sends each formatted event as one datagram with facility daemon, severity info.
@@ -104,5 +115,25 @@ impl Write for SyslogGuard<'_> {
 impl Drop for SyslogGuard<'_> {
     fn drop(&mut self) {
         let _ = self.0.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_filter;
+    use tracing::Level;
+
+    #[test]
+    fn levels_and_per_target_filters_parse_and_bad_levels_do_not() {
+        let plain = parse_filter("debug").expect("a bare level");
+        assert!(plain.would_enable("hyper::proto", &Level::DEBUG));
+        assert!(!plain.would_enable("hyper::proto", &Level::TRACE));
+
+        let mixed = parse_filter("warn,gatewatch::traffic=trace").expect("level plus target");
+        assert!(mixed.would_enable("gatewatch::traffic::engine", &Level::TRACE));
+        assert!(!mixed.would_enable("gatewatch::web", &Level::INFO));
+        assert!(mixed.would_enable("gatewatch::web", &Level::WARN));
+
+        assert!(parse_filter("gatewatch=loud").is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, its one error shape, the OpenAPI document generated from
-//! these handlers (utoipa) and a server-rendered docs page built from that document.
+//! these handlers (utoipa; a test writes it to `openapi.json`, which the binary embeds) and a
+//! server-rendered docs page built from that document.
 //!
 //! Authentication: a session cookie (then state-changing calls need the `X-CSRF-Token`
 //! header) or `Authorization: Bearer <token>`. Writes are audited like the UI's.
@@ -523,13 +524,31 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The OpenAPI document as shipped: generated from `ApiDoc` by the test
+/// `openapi_json_matches_the_handlers` (run it with `UPDATE_OPENAPI=1` after changing an
+/// API route) into `src/web/openapi.json`, which build.rs embeds gzip-compressed. So the
+/// binary carries no document-building code (about NNN kB of the router builds).
+static OPENAPI_JSON_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openapi.json.gz"));
+
+/// The shipped OpenAPI document's text.
+pub fn openapi_text() -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(OPENAPI_JSON_GZ)
+        .read_to_string(&mut text)
+        .expect("build.rs embeds valid gzip of a UTF-8 file");
+    text
+}
+
 pub async fn openapi_json() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_text()).into_response()
 }
 
 /// The API reference, rendered on the server from the same OpenAPI document.
 pub async fn docs_page(Extension(who): Extension<Principal>) -> Response {
-    let doc = ApiDoc::openapi();
+    let doc: serde_json::Value = serde_json::from_str(&openapi_text()).unwrap_or_default();
+    let no_paths = serde_json::Map::new();
+    let paths = doc["paths"].as_object().unwrap_or(&no_paths);
     let content = html! {
         (settings_tabs(&who, "/api/docs"))
         section.card {
@@ -539,24 +558,24 @@ pub async fn docs_page(Extension(who): Extension<Principal>) -> Response {
             p { "Errors always look like " code { "{\"error\": {\"code\": \"forbidden\", \"message\": \"…\"}}" } "." }
             p { "Machine-readable document: " a href="/api/openapi.json" { "/api/openapi.json" } " (OpenAPI 3.1)." }
         }
-        @for (path, item) in &doc.paths.paths {
+        @for (path, item) in paths {
             @for (method, op) in operations(item) {
                 section.card.endpoint {
                     h3 {
                         span class=(format!("method {}", method.to_ascii_lowercase())) { (method) }
                         " " code { (path) }
                     }
-                    @if let Some(s) = &op.summary { p { (s) } }
+                    @if let Some(s) = op["summary"].as_str() { p { (s) } }
                     p.muted.small { "Needs: " (access_label(access::lookup(method, path))) }
-                    @if let Some(params) = &op.parameters {
-                        @if !params.is_empty() {
-                            p.small { "Parameters: "
-                                @for p in params { code { (p.name) } " " }
-                            }
+                    @if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
+                        p.small { "Parameters: "
+                            @for p in params { code { (p["name"].as_str().unwrap_or_default()) } " " }
                         }
                     }
                     p.small { "Responses: "
-                        @for code in op.responses.responses.keys() { span.badge { (code) } " " }
+                        @for code in op["responses"].as_object().into_iter().flat_map(|r| r.keys()) {
+                            span.badge { (code) } " "
+                        }
                     }
                 }
             }
@@ -565,17 +584,12 @@ pub async fn docs_page(Extension(who): Extension<Principal>) -> Response {
     page(layout("API", Nav::Settings, &who, None, content))
 }
 
-fn operations(item: &utoipa::openapi::PathItem) -> Vec<(&'static str, &utoipa::openapi::path::Operation)> {
-    [
-        ("GET", &item.get),
-        ("POST", &item.post),
-        ("PUT", &item.put),
-        ("DELETE", &item.delete),
-        ("PATCH", &item.patch),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.as_ref().map(|o| (m, o)))
-    .collect()
+/// The operations of one path item of the document, in the order the page lists them.
+fn operations(item: &serde_json::Value) -> Vec<(&'static str, &serde_json::Value)> {
+    ["GET", "POST", "PUT", "DELETE", "PATCH"]
+        .into_iter()
+        .filter_map(|m| item.get(m.to_ascii_lowercase()).map(|op| (m, op)))
+        .collect()
 }
 
 fn access_label(a: Option<Access>) -> String {
@@ -592,18 +606,34 @@ fn access_label(a: Option<Access>) -> String {
 mod tests {
     use super::*;
 
+    fn shipped_document() -> serde_json::Value {
+        serde_json::from_str(&openapi_text()).expect("src/web/openapi.json is JSON")
+    }
+
+    #[test]
+    fn openapi_json_matches_the_handlers() {
+        let generated = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        if generated == shipped_document() {
+            return;
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+            std::fs::write(path, text).unwrap();
+            panic!("{path} rewritten; rebuild and run the tests again");
+        }
+        panic!("{path} is out of date: run `UPDATE_OPENAPI=1 cargo test --lib openapi_json` and commit it");
+    }
+
     #[test]
     fn openapi_lists_every_api_route_in_the_access_table() {
-        let doc = ApiDoc::openapi();
+        let doc = shipped_document();
         for (method, path, _) in access::ROUTE_ACCESS {
             if !path.starts_with("/api/v1/") {
                 continue;
             }
-            let item = doc
-                .paths
-                .paths
-                .get(*path)
-                .unwrap_or_else(|| panic!("{path} missing from OpenAPI"));
+            let item = &doc["paths"][*path];
+            assert!(item.is_object(), "{path} missing from OpenAPI");
             assert!(
                 operations(item).iter().any(|(m, _)| m == method),
                 "{method} {path} missing from OpenAPI"
