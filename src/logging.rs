@@ -21,7 +21,11 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
     let filter = parse_filter(&level).unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     let builder = tracing_subscriber::fmt().with_max_level(tracing::level_filters::LevelFilter::TRACE);
     let result = match cfg.target {
-        LogTarget::Stderr => builder.with_writer(std::io::stderr).finish().with(filter).try_init(),
+        LogTarget::Stderr => builder
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
+            .try_init(),
         LogTarget::Syslog => {
             let writer = SyslogWriter::connect().ok_or_else(|| {
                 format!(

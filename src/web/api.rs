@@ -541,7 +541,11 @@ pub fn openapi_text() -> String {
 }
 
 pub async fn openapi_json() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_text()).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_text(),
+    )
+        .into_response()
 }
 
 /// The API reference, rendered on the server from the same OpenAPI document.
