@@ -48,7 +48,15 @@ impl Hash for FlowKey {
 impl FlowKey {
     /// Returns the key and whether the packet goes from `a` to `b`.
     pub fn new(src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> (FlowKey, bool) {
-        if src <= dst {
+        // `src <= dst` with integers: `IpAddr` orders IPv4 before IPv6, and each family by
+        // its address as a big-endian number.
+        fn rank((ip, port): (IpAddr, u16)) -> (bool, u128, u16) {
+            match ip {
+                IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), port),
+                IpAddr::V6(v6) => (true, u128::from(v6), port),
+            }
+        }
+        if rank(src) <= rank(dst) {
             (
                 FlowKey {
                     a: src,
@@ -283,6 +291,29 @@ mod tests {
         assert_eq!((t.distinct, t.active()), (1, 1));
         t.ingest((ip(1), 1000), (ip(2), 53), 17, 80, 0, s(500));
         assert_eq!((t.distinct, t.created, t.restarted, t.expired), (1, 2, 1, 1));
+    }
+
+    #[test]
+    fn canonical_order_is_the_order_of_endpoints() {
+        let eps: Vec<(IpAddr, u16)> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "9.255.255.255",
+            "::1",
+            "::a00:1",
+            "fe80::1",
+            "2001:db8::1",
+        ]
+        .iter()
+        .flat_map(|a| [(a.parse().unwrap(), 53), (a.parse().unwrap(), 40000)])
+        .collect();
+        for &x in &eps {
+            for &y in &eps {
+                let (key, forward) = FlowKey::new(x, y, 17);
+                assert_eq!(forward, x <= y, "{x:?} {y:?}");
+                assert_eq!((key.a, key.b), if x <= y { (x, y) } else { (y, x) });
+            }
+        }
     }
 
     #[test]
