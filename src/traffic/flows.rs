@@ -149,10 +149,6 @@ impl FlowTable {
         self.flows.len()
     }
 
-    fn fingerprint(&self, key: &FlowKey) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
     /// Accounts one packet.
     pub fn ingest(
         &mut self,
@@ -211,12 +207,8 @@ impl FlowTable {
     }
 
     fn remember_expired(&mut self, key: &FlowKey) {
-        if self.expired_keys.len() < self.limits.max_flows {
-            let fp = self.fingerprint(key);
-            self.expired_keys.insert(fp);
-        } else {
-            self.distinct_exact = false;
-        }
+        let max = self.limits.max_flows;
+        self.distinct_exact &= remember(&mut self.expired_keys, &self.hasher, max, key);
     }
 
     /// Drops the least recently seen flow of a small sample (cheap, bounded work).
@@ -244,17 +236,18 @@ impl FlowTable {
         }
         self.last_sweep = now;
         let idle = self.limits.idle.as_nanos() as u64;
-        let gone: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| now.0.saturating_sub(f.last_seen.0) > idle)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in gone {
-            self.flows.remove(&k);
-            self.remember_expired(&k);
-            self.expired += 1;
-        }
+        let (expired_keys, hasher, max) = (&mut self.expired_keys, &self.hasher, self.limits.max_flows);
+        let (mut expired, mut exact) = (0, true);
+        self.flows.retain(|k, f| {
+            let keep = now.0.saturating_sub(f.last_seen.0) <= idle;
+            if !keep {
+                expired += 1;
+                exact &= remember(expired_keys, hasher, max, k);
+            }
+            keep
+        });
+        self.expired += expired;
+        self.distinct_exact &= exact;
     }
 
     /// The `n` largest active flows by bytes (both directions), ties by key.
@@ -267,6 +260,22 @@ impl FlowTable {
         });
         v.truncate(n);
         v
+    }
+}
+
+/// Keeps the fingerprint of an ended flow's key while there is room (at most `max`);
+/// false when there was none.
+fn remember(
+    expired_keys: &mut HashSet<u64, RandomState>,
+    hasher: &RandomState,
+    max: usize,
+    key: &FlowKey,
+) -> bool {
+    if expired_keys.len() < max {
+        expired_keys.insert(hasher.hash_one(key));
+        true
+    } else {
+        false
     }
 }
 
