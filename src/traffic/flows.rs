@@ -10,71 +10,84 @@ use crate::capture::PacketTime;
 use foldhash::fast::RandomState;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::IpAddr;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// A flow's key with its two endpoints in canonical order, so both directions meet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+///
+/// Kept as integers (each address as a 128-bit number, ports, protocol and the two address
+/// families packed in one word) rather than as `IpAddr`s: the key is hashed and compared
+/// for every IP packet, and whole aligned integers are what the hasher reads back, where
+/// enum tags and unaligned address bytes made it wait on the stores that built the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    pub a: (IpAddr, u16),
-    pub b: (IpAddr, u16),
-    pub proto: u8,
-}
-
-/// Three packed writes instead of a walk over the fields: this is the hottest hash of the
-/// engine (every IP packet). Equal keys pack equally, so it agrees with the derived `Eq`.
-impl Hash for FlowKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        fn bits(ip: IpAddr) -> (u128, u64) {
-            match ip {
-                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 1),
-                IpAddr::V6(v6) => (u128::from(v6), 0),
-            }
-        }
-        let ((a, a_v4), (b, b_v4)) = (bits(self.a.0), bits(self.b.0));
-        h.write_u128(a);
-        h.write_u128(b);
-        h.write_u64(
-            u64::from(self.a.1)
-                | u64::from(self.b.1) << 16
-                | u64::from(self.proto) << 32
-                | a_v4 << 40
-                | b_v4 << 41,
-        );
-    }
+    a_addr: u128,
+    b_addr: u128,
+    /// a's port, b's port << 16, protocol << 32, a is IPv4 << 40, b is IPv4 << 41.
+    rest: u64,
 }
 
 impl FlowKey {
     /// Returns the key and whether the packet goes from `a` to `b`.
     pub fn new(src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> (FlowKey, bool) {
-        // `src <= dst` with integers: `IpAddr` orders IPv4 before IPv6, and each family by
-        // its address as a big-endian number.
+        // `IpAddr` orders IPv4 before IPv6, and each family by its address as a
+        // big-endian number: (is IPv6, number, port) orders endpoints the same way.
         fn rank((ip, port): (IpAddr, u16)) -> (bool, u128, u16) {
             match ip {
                 IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), port),
                 IpAddr::V6(v6) => (true, u128::from(v6), port),
             }
         }
-        if rank(src) <= rank(dst) {
-            (
-                FlowKey {
-                    a: src,
-                    b: dst,
-                    proto,
-                },
-                true,
-            )
+        let (s, d) = (rank(src), rank(dst));
+        let forward = s <= d;
+        let (lo, hi) = if forward { (s, d) } else { (d, s) };
+        let key = FlowKey {
+            a_addr: lo.1,
+            b_addr: hi.1,
+            rest: u64::from(lo.2)
+                | u64::from(hi.2) << 16
+                | u64::from(proto) << 32
+                | u64::from(!lo.0) << 40
+                | u64::from(!hi.0) << 41,
+        };
+        (key, forward)
+    }
+
+    fn endpoint(addr: u128, port: u64, v4: bool) -> (IpAddr, u16) {
+        let ip = if v4 {
+            IpAddr::V4(Ipv4Addr::from(addr as u32))
         } else {
-            (
-                FlowKey {
-                    a: dst,
-                    b: src,
-                    proto,
-                },
-                false,
-            )
-        }
+            IpAddr::V6(Ipv6Addr::from(addr))
+        };
+        (ip, port as u16)
+    }
+
+    /// The lower endpoint (address, port).
+    pub fn a(&self) -> (IpAddr, u16) {
+        Self::endpoint(self.a_addr, self.rest, self.rest >> 40 & 1 == 1)
+    }
+
+    /// The higher endpoint (address, port).
+    pub fn b(&self) -> (IpAddr, u16) {
+        Self::endpoint(self.b_addr, self.rest >> 16, self.rest >> 41 & 1 == 1)
+    }
+
+    pub fn proto(&self) -> u8 {
+        (self.rest >> 32) as u8
+    }
+}
+
+/// Endpoint `a`, then `b`, then the protocol, each as `IpAddr` and port order.
+impl Ord for FlowKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.a(), self.b(), self.proto()).cmp(&(o.a(), o.b(), o.proto()))
+    }
+}
+
+impl PartialOrd for FlowKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
     }
 }
 
@@ -142,7 +155,7 @@ impl FlowTable {
 
     /// Both endpoint addresses of every active flow (with repeats).
     pub fn endpoints(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.flows.keys().flat_map(|k| [k.a.0, k.b.0])
+        self.flows.keys().flat_map(|k| [k.a().0, k.b().0])
     }
 
     pub fn active(&self) -> usize {
@@ -320,7 +333,10 @@ mod tests {
             for &y in &eps {
                 let (key, forward) = FlowKey::new(x, y, 17);
                 assert_eq!(forward, x <= y, "{x:?} {y:?}");
-                assert_eq!((key.a, key.b), if x <= y { (x, y) } else { (y, x) });
+                assert_eq!(
+                    (key.a(), key.b(), key.proto()),
+                    if x <= y { (x, y, 17) } else { (y, x, 17) }
+                );
             }
         }
     }
