@@ -794,14 +794,8 @@ impl Engine {
                 };
                 dns_message(w, pending, names, spec, d.l4_payload, transport, src, dst, now);
             } else {
-                let key = StreamKey {
-                    src: d.src,
-                    sport: d.sport,
-                    dst: d.dst,
-                    dport: d.dport,
-                };
                 self.tcp_dns.ingest(
-                    key,
+                    StreamKey::new(src, dst),
                     d.tcp_seq,
                     d.tcp_flags & 0x02 != 0,
                     d.l4_payload,
