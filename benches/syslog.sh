@@ -2,10 +2,12 @@
 # Syslog ingest: the same loggen load (RFC 5424, octet-counted over TCP; then UDP) sent to
 # `gatewatch serve` (parsing + indexing + LMDB) and to syslog-ng writing a file, in one run,
 # all on loopback. Prints msgs/s of each (time until the last message is stored / written),
-# UDP losses, the ratio, and the time of a search for one IP over 1 M stored events.
+# UDP losses, the ratio, and the time of a search for one IP over 1 M stored events. First
+# the same TCP load goes into a sink that only reads: loggen's own ceiling on this machine.
 # Needs: syslog-ng-core (loggen, syslog-ng), curl.
 # Usage: benches/syslog.sh [messages per TCP run, default 2000000]
-# (SKIP_BUILD=1 uses the built binaries; SKIP_SEARCH=1 leaves out the search timing.)
+# (SKIP_BUILD=1 uses the built binaries; SKIP_SEARCH=1 leaves out the search timing;
+# BIN=path runs another gatewatch binary, e.g. a profiling build.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000000}
