@@ -189,12 +189,11 @@ impl Host {
         self.names.values().next().map(String::as_str)
     }
 
-    /// The name, else the first address, else `host N`.
+    /// The name, else the primary address, else `host N`.
     pub fn label(&self) -> String {
         use crate::discovery::names::{best_hostname, NameSource as N};
         let fallback = self
-            .ips()
-            .next()
+            .primary_ip()
             .map_or_else(|| format!("host {}", self.id), |ip| ip.to_string());
         let candidates = self.names.iter().map(|(src, name)| {
             let src = match src {
@@ -214,6 +213,16 @@ impl Host {
         self.interfaces
             .iter()
             .flat_map(|i| i.addresses.iter().map(|a| a.ip))
+    }
+
+    /// The address people know the host by: IPv4 first, then routable IPv6, then link-local.
+    pub fn primary_ip(&self) -> Option<IpAddr> {
+        let rank = |ip: &IpAddr| match ip {
+            IpAddr::V4(_) => 0,
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => 2,
+            IpAddr::V6(_) => 1,
+        };
+        self.ips().min_by_key(rank)
     }
 
     pub fn macs(&self) -> impl Iterator<Item = [u8; 6]> + '_ {

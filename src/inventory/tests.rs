@@ -230,3 +230,23 @@ fn broadcast_and_empty_observations_are_ignored() {
     assert!(inv.observe(obs(Source::Arp, None, None), t(0)).is_none());
     assert!(inv.is_empty());
 }
+
+#[test]
+fn a_nameless_host_is_labelled_by_ipv4_before_routable_before_link_local_ipv6() {
+    let mut inv = Inventory::default();
+    let (id, _) = inv
+        .observe(
+            obs(Source::Ndp, Some("fe80::d845:56ff:fe9d:a57f"), Some(MAC_A)),
+            t(0),
+        )
+        .unwrap();
+    assert_eq!(inv.host(id).unwrap().label(), "fe80::d845:56ff:fe9d:a57f");
+    inv.observe(obs(Source::Ndp, Some("fd00:200:1::88"), Some(MAC_A)), t(1))
+        .unwrap();
+    assert_eq!(inv.host(id).unwrap().label(), "fd00:200:1::88");
+    inv.observe(obs(Source::Arp, Some("10.200.1.88"), Some(MAC_A)), t(2))
+        .unwrap();
+    let h = inv.host(id).unwrap();
+    assert_eq!(h.ips().next(), Some(ip("fe80::d845:56ff:fe9d:a57f")));
+    assert_eq!(h.label(), "10.200.1.88");
+}

@@ -165,7 +165,7 @@ pub fn filter_hosts(d: &Discovery, q: &HostQuery) -> Vec<Host> {
         })
         .collect();
     match q.sort.as_str() {
-        "ip" => hosts.sort_by_key(|h| h.ips().next()),
+        "ip" => hosts.sort_by_key(|h| h.primary_ip()),
         "vendor" => hosts.sort_by(|a, b| a.vendor().cmp(&b.vendor()).then(a.id.cmp(&b.id))),
         "first" => hosts.sort_by_key(|h| h.first_seen),
         "last" => hosts.sort_by_key(|h| h.last_seen),
@@ -174,7 +174,7 @@ pub fn filter_hosts(d: &Discovery, q: &HostQuery) -> Vec<Host> {
             (
                 h.name().is_none(),
                 h.name().map(str::to_lowercase),
-                h.ips().next(),
+                h.primary_ip(),
             )
         }),
     }
@@ -476,7 +476,7 @@ fn host_markup(state: &AppState, who: &Principal, h: &Host, notice: Option<Notic
     let now = state.now();
     let events = state.discovery.events(Some(h.id), 50).unwrap_or_default();
     let can_edit = who.can(Permission::EditHosts);
-    let first_ip = h.ips().next();
+    let first_ip = h.primary_ip();
     let ips: Vec<std::net::IpAddr> = h.ips().collect();
     let firewall = who.can(Permission::ViewLogs).then(|| {
         let store = state.accounts.store();
