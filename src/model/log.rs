@@ -416,7 +416,10 @@ mod tests {
             for v in [Some(dt), None] {
                 let chrono = postcard::to_allocvec(&v).unwrap();
                 assert_eq!(postcard::to_allocvec(&Ours(v)).unwrap(), chrono, "{t}");
-                assert_eq!(serde_json::to_string(&Ours(v)).unwrap(), serde_json::to_string(&v).unwrap());
+                assert_eq!(
+                    serde_json::to_string(&Ours(v)).unwrap(),
+                    serde_json::to_string(&v).unwrap()
+                );
             }
         }
     }

@@ -312,7 +312,10 @@ impl Store {
             let mut clamped = Vec::new();
             // One cursor for all puts: LMDB's `mdb_put` opens and positions a new one each
             // time. (Safety of the cursor puts: no value read from the database is held.)
-            let mut cursor = events.raw().iter_mut(&mut txn.txn).map_err(|e| StoreError::lmdb("writing", e))?;
+            let mut cursor = events
+                .raw()
+                .iter_mut(&mut txn.txn)
+                .map_err(|e| StoreError::lmdb("writing", e))?;
             let mut failed = None;
             'events: for batch in batches {
                 for line in &batch.lines {
@@ -343,7 +346,9 @@ impl Store {
                         value = &clamped;
                     }
                     // SAFETY: see above.
-                    let put = unsafe { cursor.put_current_with_options::<Bytes>(PutFlags::APPEND, &key_bytes, value) };
+                    let put = unsafe {
+                        cursor.put_current_with_options::<Bytes>(PutFlags::APPEND, &key_bytes, value)
+                    };
                     if let Err(e) = put {
                         failed = Some(e);
                         break 'events;
@@ -373,14 +378,18 @@ impl Store {
             let entries = terms
                 .iter()
                 .flat_map(|(term, lines)| lines.iter().map(move |l| (*term, *l)));
-            let mut cursor = index.raw().iter_mut(&mut txn.txn).map_err(|e| StoreError::lmdb("writing", e))?;
+            let mut cursor = index
+                .raw()
+                .iter_mut(&mut txn.txn)
+                .map_err(|e| StoreError::lmdb("writing", e))?;
             let mut index_key = Vec::with_capacity(96);
             for (term, line_no) in entries {
                 index_key.clear();
                 index_key.extend_from_slice(term);
                 index_key.extend_from_slice(&keys[line_no as usize]);
                 // SAFETY: see above.
-                let put = unsafe { cursor.put_current_with_options::<Bytes>(PutFlags::empty(), &index_key, &[]) };
+                let put =
+                    unsafe { cursor.put_current_with_options::<Bytes>(PutFlags::empty(), &index_key, &[]) };
                 if let Err(e) = put {
                     failed = Some(e);
                     break;

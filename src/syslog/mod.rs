@@ -115,7 +115,11 @@ impl LogsHub {
 
     /// An empty encode buffer, reused if one is spare.
     fn take_buffer(&self) -> EncodedLogs {
-        self.spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default()
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default()
     }
 
     /// Keeps committed buffers (emptied) for the receivers, up to [`SPARE_BUFFERS`].
