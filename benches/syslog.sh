@@ -2,10 +2,12 @@
 # Syslog ingest: the same loggen load (RFC 5424, octet-counted over TCP; then UDP) sent to
 # `gatewatch serve` (parsing + indexing + LMDB) and to syslog-ng writing a file, in one run,
 # all on loopback. Prints msgs/s of each (time until the last message is stored / written),
-# UDP losses, the ratio, and the time of a search for one IP over 1 M stored events.
+# UDP losses, the ratio, and the time of a search for one IP over 1 M stored events. First
+# the same TCP load goes into a sink that only reads: loggen's own ceiling on this machine.
 # Needs: syslog-ng-core (loggen, syslog-ng), curl.
 # Usage: benches/syslog.sh [messages per TCP run, default 2000000]
-# (SKIP_BUILD=1 uses the built binaries; SKIP_SEARCH=1 leaves out the search timing.)
+# (SKIP_BUILD=1 uses the built binaries; SKIP_SEARCH=1 leaves out the search timing;
+# BIN=path runs another gatewatch binary, e.g. a profiling build.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000000}
@@ -15,7 +17,7 @@ for t in loggen syslog-ng curl; do
     command -v "$t" >/dev/null || { echo "needs $t: apt-get install -y syslog-ng-core curl" >&2; exit 1; }
 done
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --bin gatewatch --example log_search_bench
-BIN=target/release/gatewatch
+BIN=${BIN:-target/release/gatewatch}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -49,7 +51,24 @@ sleep 0.5
 
 gw_flushed() { curl -s -H "Authorization: Bearer $TOKEN" "${URL}metrics" | awk '/^gatewatch_syslog_flushed_total/ {print int($2)}'; }
 gw_metric() { curl -s -H "Authorization: Bearer $TOKEN" "${URL}metrics" | awk -v m="$1" '$1 == m {print int($2)}'; }
-ng_lines() { [ -f "$WORK/syslog-ng.out" ] && wc -l < "$WORK/syslog-ng.out" || echo 0; }
+# syslog-ng's file is counted incrementally by one reader (each byte read once) rather than
+# `wc -l` over the whole growing file at every poll, which would take CPU from syslog-ng.
+python3 - "$WORK/syslog-ng.out" "$WORK/ng.count" <<'PY' &
+import os, sys, time
+path, out = sys.argv[1], sys.argv[2]
+n, f = 0, None
+while True:
+    if f is None and os.path.exists(path):
+        f = open(path, "rb")
+    while f is not None and (b := f.read(1 << 20)):
+        n += b.count(b"\n")
+    with open(out + ".tmp", "w") as o:
+        o.write(str(n))
+    os.replace(out + ".tmp", out)
+    time.sleep(0.02)
+PY
+PIDS+=($!)
+ng_lines() { cat "$WORK/ng.count" 2>/dev/null || echo 0; }
 now() { date +%s.%N; }
 
 # Sends with loggen, then waits until `count` reaches base+want or stops moving for 3 s.
@@ -73,6 +92,25 @@ run() {
 
 echo "load: loggen, RFC 5424 ($SIZE bytes), $N messages over TCP (octet counting, 4 connections), then $NU over UDP"
 LG_TCP=(loggen --inet --stream --syslog-proto --size "$SIZE" --active-connections 4 --number $((N / 4)) --rate 10000000 --interval 120 -Q 127.0.0.1)
+# The load generator's own ceiling: the same load into a sink that only reads.
+P_SINK=$(port)
+python3 - "$P_SINK" <<'PY' &
+import socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+def drain(c):
+    b = bytearray(1 << 20)
+    while c.recv_into(b):
+        pass
+while True:
+    threading.Thread(target=drain, args=(s.accept()[0],), daemon=True).start()
+PY
+SINK=$!
+PIDS+=($SINK)
+sleep 0.3
+T0=$(now); "${LG_TCP[@]}" "$P_SINK" >/dev/null 2>&1 || true; T_SINK=$(python3 -c "print($(now) - $T0)")
+kill $SINK 2>/dev/null || true
 read -r T_GW C_GW < <(run gw_flushed 0 "$N" "${LG_TCP[@]}" "$P_GW")
 read -r T_NG C_NG < <(run ng_lines 0 "$N" "${LG_TCP[@]}" "$P_NG")
 
@@ -82,12 +120,14 @@ read -r TU_GW CU_GW < <(run gw_flushed "$GW_BASE" "$NU" "${LG_UDP[@]}" "$P_GWU")
 read -r TU_NG CU_NG < <(run ng_lines "$NG_BASE" "$NU" "${LG_UDP[@]}" "$P_NGU")
 LOSS_GW=$(gw_metric gatewatch_syslog_udp_overflows_total)
 
-python3 - "$N" "$T_GW" "$C_GW" "$T_NG" "$C_NG" "$NU" "$TU_GW" "$CU_GW" "$TU_NG" "$CU_NG" "$LOSS_GW" <<'PY'
+python3 - "$N" "$T_GW" "$C_GW" "$T_NG" "$C_NG" "$NU" "$TU_GW" "$CU_GW" "$TU_NG" "$CU_NG" "$LOSS_GW" "$T_SINK" <<'PY'
 import sys
 a = sys.argv[1:]
 n, tgw, cgw, tng, cng = int(a[0]), float(a[1]), int(a[2]), float(a[3]), int(a[4])
 nu, tugw, cugw, tung, cung, loss = int(a[5]), float(a[6]), int(a[7]), float(a[8]), int(a[9]), int(a[10])
+tsink = float(a[11])
 gw, ng = cgw / tgw, cng / tng
+print(f"TCP  loggen into a null sink       {n:>9} msgs in {tsink:6.2f} s = {n / tsink:>9.0f} msgs/s (the load's ceiling)")
 print(f"TCP  gatewatch (parse+index+LMDB) {cgw:>9} msgs in {tgw:6.2f} s = {gw:>9.0f} msgs/s")
 print(f"TCP  syslog-ng (file)              {cng:>9} msgs in {tng:6.2f} s = {ng:>9.0f} msgs/s")
 print(f"TCP  ratio gatewatch / syslog-ng = {gw / ng:.2f}x")

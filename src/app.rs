@@ -104,6 +104,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
         logs: logs_hub.clone(),
     });
 
+    let stop = stop_signal();
     // The console is where a first-time user looks; say where to go.
     println!("gatewatch {VERSION} listening on {}", urls.join(" "));
     if needs_setup {
@@ -138,7 +139,7 @@ async fn serve_async(cfg: Config) -> Result<(), CliError> {
     let passive = tokio::spawn(discovery.clone().run_passive());
     let schedules = tokio::spawn(discovery.run_schedules());
     let web = tokio::spawn(web::run(WebDeps { listener, tls, state }, shutdown.clone()));
-    wait_for_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = web.await;
@@ -213,17 +214,25 @@ async fn housekeeping(accounts: Arc<Accounts>, shutdown: CancellationToken) {
     }
 }
 
-async fn wait_for_signal() {
+/// Registers SIGTERM and SIGINT now and returns a future that ends at the first of them.
+/// Registering before the "listening on" line matters: a service manager or a test may
+/// stop us as soon as we say we are up, and an unregistered SIGTERM kills the process
+/// without the orderly shutdown (final commits, receivers drained).
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

@@ -56,6 +56,9 @@ pub struct FileSource {
     /// Legacy pcap: link type and fraction unit from the global header.
     legacy_link: LinkType,
     legacy_nanos: bool,
+    /// Legacy pcap in the standard record layout: `Some(big_endian)`, for
+    /// [`FileSource::legacy_record`].
+    legacy_layout: Option<bool>,
     interfaces: Vec<Interface>,
     /// Bytes of the block returned last, consumed at the next call.
     pending: usize,
@@ -108,6 +111,7 @@ impl FileSource {
             format: FileFormat::Pcap,
             legacy_link: LinkType::ETHERNET,
             legacy_nanos: false,
+            legacy_layout: None,
             interfaces: Vec::new(),
             pending: 0,
             offset: 0,
@@ -160,15 +164,49 @@ impl FileSource {
         }
     }
 
+    /// The next legacy pcap record when it lies whole in the buffer: the 16-byte record
+    /// header read in place, without a trip through pcap-parser's block types (the same
+    /// fields its `parse_pcap_frame` reads). Anything else (the buffer needs a refill, the
+    /// file ends, a record larger than the buffer) is left to [`FileSource::advance`].
+    fn legacy_record(&self, big_endian: bool) -> Option<Found> {
+        let data = self.reader.data();
+        let h: &[u8; 16] = data.get(..16)?.try_into().ok()?;
+        let word = |at: usize| {
+            let b = [h[at], h[at + 1], h[at + 2], h[at + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let len = word(8) as usize;
+        if data.len() - 16 < len {
+            return None;
+        }
+        let frac = u64::from(word(4));
+        let nanos = if self.legacy_nanos { frac } else { frac * 1000 };
+        Some(Found {
+            block_len: 16 + len,
+            start: 16,
+            len,
+            ts: PacketTime(u64::from(word(0)) * PacketTime::NANOS_PER_SEC + nanos),
+            wire_len: word(12),
+            link_type: self.legacy_link,
+        })
+    }
+
     /// Reads blocks until a packet is found; metadata blocks are applied and consumed.
     fn advance(&mut self) -> Result<Option<Found>, CaptureError> {
+        if let Some(found) = self.legacy_layout.and_then(|be| self.legacy_record(be)) {
+            return Ok(Some(found));
+        }
         loop {
             let base = self.reader.data().as_ptr() as usize;
             // Each arm copies out what it needs so the borrow of the reader ends here.
             enum Step {
                 Packet(Found),
                 Skip(usize),
-                Header(usize, LinkType, bool),
+                Header(usize, LinkType, bool, Option<bool>),
                 Section(usize),
                 Iface(usize, Interface),
                 Refill,
@@ -182,6 +220,7 @@ impl FileSource {
                     n,
                     LinkType((h.network.0 as u32) & 0x0FFF_FFFF),
                     h.is_nanosecond_precision(),
+                    (!h.is_modified_format()).then(|| h.is_bigendian()),
                 ),
                 Ok((n, PcapBlockOwned::Legacy(b))) => {
                     let frac = u64::from(b.ts_usec);
@@ -240,10 +279,11 @@ impl FileSource {
             match step {
                 Step::Packet(found) => return Ok(Some(found)),
                 Step::Skip(n) => self.consume(n),
-                Step::Header(n, lt, nanos) => {
+                Step::Header(n, lt, nanos, layout) => {
                     self.format = FileFormat::Pcap;
                     self.legacy_link = lt;
                     self.legacy_nanos = nanos;
+                    self.legacy_layout = layout;
                     self.note_link_type(lt);
                     self.consume(n);
                 }

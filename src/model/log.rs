@@ -33,7 +33,9 @@ pub struct SyslogHeader {
     /// RFC 5424 VERSION; `None` for RFC 3164 and unframed text.
     pub version: Option<u32>,
     /// As sent (with its offset); a zone-less timestamp is in the parser's default zone.
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: Option<DateTime<FixedOffset>>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp_utc: Option<DateTime<Utc>>,
     pub hostname: Option<String>,
     pub app_name: Option<String>,
@@ -50,6 +52,25 @@ pub struct SyslogHeader {
     pub sd_invalid: bool,
     /// A `facility.level` word some senders (UniFi, busybox) put after the hostname.
     pub embedded_facility_level: Option<String>,
+}
+
+/// Timestamps serialised exactly as chrono's own `Serialize` does (RFC 3339, `AutoSi`
+/// fractions, `Z` for UTC), but as one string: chrono hands serde a `Display` value, which
+/// postcard formats twice (once to count) one character at a time — a tenth of the ingest
+/// CPU. The bytes are the same, so stored values and `parse-log` JSON do not change.
+mod rfc3339 {
+    use chrono::{DateTime, SecondsFormat, TimeZone};
+    use serde::Serializer;
+
+    pub fn serialize<Tz: TimeZone, S: Serializer>(
+        value: &Option<DateTime<Tz>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(t) => s.serialize_some(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// One RFC 5424 SD-ELEMENT; values are unescaped.
@@ -377,6 +398,31 @@ pub struct AuthEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_serialise_as_chronos_own_impl() {
+        #[derive(Serialize)]
+        struct Ours(#[serde(serialize_with = "rfc3339::serialize")] Option<DateTime<FixedOffset>>);
+        let texts = [
+            "2026-11-23T19:20:20Z",
+            "2003-10-11T22:14:15.003-07:00",
+            "2016-01-15T01:00:43.123456+05:45",
+            "1985-04-12T23:20:50.52+00:00",
+            "2016-12-31T23:59:60.5Z",
+            "2026-02-05T17:32:18.000000001+14:00",
+        ];
+        for t in texts {
+            let dt = DateTime::parse_from_rfc3339(t).unwrap();
+            for v in [Some(dt), None] {
+                let chrono = postcard::to_allocvec(&v).unwrap();
+                assert_eq!(postcard::to_allocvec(&Ours(v)).unwrap(), chrono, "{t}");
+                assert_eq!(
+                    serde_json::to_string(&Ours(v)).unwrap(),
+                    serde_json::to_string(&v).unwrap()
+                );
+            }
+        }
+    }
 
     #[test]
     fn pri_splits_into_names() {

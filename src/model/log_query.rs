@@ -71,7 +71,10 @@ fn term_text(s: &str) -> String {
         t.truncate(cut);
     }
     // NUL ends a string term in the index key.
-    t.replace('\0', " ")
+    if t.contains('\0') {
+        t = t.replace('\0', " ");
+    }
+    t
 }
 
 impl StoredLog {

@@ -334,11 +334,11 @@ fn flow_rows(flows: &FlowTable, source: &str) -> Vec<FlowRow> {
         .into_iter()
         .map(|(k, f)| FlowRow {
             source: source.to_string(),
-            proto: k.proto,
-            a: k.a.0.to_string(),
-            a_port: k.a.1,
-            b: k.b.0.to_string(),
-            b_port: k.b.1,
+            proto: k.proto(),
+            a: k.a().0.to_string(),
+            a_port: k.a().1,
+            b: k.b().0.to_string(),
+            b_port: k.b().1,
             packets_ab: f.packets_ab,
             packets_ba: f.packets_ba,
             bytes_ab: f.bytes_ab,

@@ -12,9 +12,12 @@
 //! Must not: read clocks (callers pass cutoffs and receive times) or decide what matches
 //! beyond [`LogQuery::matches`].
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Bound;
 
+use foldhash::fast::RandomState;
+use heed::types::Bytes;
 use heed::PutFlags;
 
 use super::table::{decode_value, encode_into, sealed::Sealed as _};
@@ -171,6 +174,20 @@ impl EncodedLogs {
         self.terms.reserve(lines * 2);
     }
 
+    /// Empties the buffer, keeping its allocations for reuse.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.lines.clear();
+        self.terms.clear();
+    }
+
+    /// Bytes allocated (for deciding whether a spare buffer is worth keeping).
+    pub fn capacity_bytes(&self) -> usize {
+        self.buf.capacity()
+            + self.lines.capacity() * std::mem::size_of::<EncodedLine>()
+            + self.terms.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
     pub fn len(&self) -> usize {
         self.lines.len()
     }
@@ -290,10 +307,17 @@ impl Store {
                 Some((k, _)) => Some(TimeKey::decode(k)?),
                 None => None,
             };
-            let mut n = 0usize;
-            let mut index_key = Vec::with_capacity(96);
+            let lines: usize = batches.iter().map(EncodedLogs::len).sum();
+            let mut keys = Vec::with_capacity(lines);
             let mut clamped = Vec::new();
-            for batch in batches {
+            // One cursor for all puts: LMDB's `mdb_put` opens and positions a new one each
+            // time. (Safety of the cursor puts: no value read from the database is held.)
+            let mut cursor = events
+                .raw()
+                .iter_mut(&mut txn.txn)
+                .map_err(|e| StoreError::lmdb("writing", e))?;
+            let mut failed = None;
+            'events: for batch in batches {
                 for line in &batch.lines {
                     let key = match last {
                         Some(l) if line.received <= l.at => TimeKey {
@@ -309,9 +333,9 @@ impl Store {
                         },
                     };
                     last = Some(key);
-                    on_key(n, key);
-                    n += 1;
+                    on_key(keys.len(), key);
                     let key_bytes = time_key_bytes(&key);
+                    keys.push(key_bytes);
                     let mut value = batch.slice(line.value);
                     if key.at != line.received {
                         // The stored receive time is the key's: re-encode the leading field.
@@ -321,20 +345,61 @@ impl Store {
                         clamped.extend_from_slice(skip_varint(&value[1..]));
                         value = &clamped;
                     }
-                    let put = events
-                        .raw()
-                        .put_with_flags(&mut txn.txn, PutFlags::APPEND, &key_bytes, value);
-                    put.map_err(|e| txn.note("writing", e))?;
-                    for t in &batch.terms[line.terms.0 as usize..line.terms.1 as usize] {
-                        index_key.clear();
-                        index_key.extend_from_slice(batch.slice(*t));
-                        index_key.extend_from_slice(&key_bytes);
-                        let put = index.raw().put(&mut txn.txn, &index_key, &[]);
-                        put.map_err(|e| txn.note("writing", e))?;
+                    // SAFETY: see above.
+                    let put = unsafe {
+                        cursor.put_current_with_options::<Bytes>(PutFlags::APPEND, &key_bytes, value)
+                    };
+                    if let Err(e) = put {
+                        failed = Some(e);
+                        break 'events;
                     }
                 }
             }
-            Ok(n)
+            drop(cursor);
+            if let Some(e) = failed {
+                return Err(txn.note("writing", e));
+            }
+            // Index entries in key order, so that the cursor is mostly already on the right
+            // page (LMDB then skips the search from the root): grouped by term (hashed: a
+            // batch has few distinct terms, and sorting them all cost more than it saved),
+            // and within a term by time, which is line order.
+            let mut by_term: HashMap<&[u8], Vec<u32>, RandomState> = HashMap::default();
+            let mut line_no = 0u32;
+            for batch in batches {
+                for line in &batch.lines {
+                    for t in &batch.terms[line.terms.0 as usize..line.terms.1 as usize] {
+                        by_term.entry(batch.slice(*t)).or_default().push(line_no);
+                    }
+                    line_no += 1;
+                }
+            }
+            let mut terms: Vec<(&[u8], Vec<u32>)> = by_term.into_iter().collect();
+            terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let entries = terms
+                .iter()
+                .flat_map(|(term, lines)| lines.iter().map(move |l| (*term, *l)));
+            let mut cursor = index
+                .raw()
+                .iter_mut(&mut txn.txn)
+                .map_err(|e| StoreError::lmdb("writing", e))?;
+            let mut index_key = Vec::with_capacity(96);
+            for (term, line_no) in entries {
+                index_key.clear();
+                index_key.extend_from_slice(term);
+                index_key.extend_from_slice(&keys[line_no as usize]);
+                // SAFETY: see above.
+                let put =
+                    unsafe { cursor.put_current_with_options::<Bytes>(PutFlags::empty(), &index_key, &[]) };
+                if let Err(e) = put {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            drop(cursor);
+            if let Some(e) = failed {
+                return Err(txn.note("writing", e));
+            }
+            Ok(keys.len())
         })
     }
 

@@ -87,6 +87,9 @@ pub struct LogsHub {
     /// Every committed batch, for live tails. Lagging subscribers skip ahead.
     pub tail: broadcast::Sender<Arc<Vec<StoredLog>>>,
     pub listeners: Mutex<Vec<ListenerStatus>>,
+    /// Encode buffers the writer handed back after a commit, reused by the receivers:
+    /// a fresh 400 KiB buffer per read cost page faults and zeroing on every read.
+    spare: Mutex<Vec<EncodedLogs>>,
 }
 
 impl Default for LogsHub {
@@ -95,13 +98,44 @@ impl Default for LogsHub {
             counters: SyslogCounters::default(),
             tail: broadcast::channel(256).0,
             listeners: Mutex::new(Vec::new()),
+            spare: Mutex::new(Vec::new()),
         }
     }
 }
 
+/// Spare encode buffers kept at most (each about one read's worth of lines).
+const SPARE_BUFFERS: usize = 16;
+/// A buffer grown past this is dropped rather than kept.
+const SPARE_MAX_BYTES: usize = 1 << 20;
+
 impl LogsHub {
     pub fn listener_status(&self) -> Vec<ListenerStatus> {
         self.listeners.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// An empty encode buffer, reused if one is spare.
+    fn take_buffer(&self) -> EncodedLogs {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default()
+    }
+
+    /// Keeps committed buffers (emptied) for the receivers, up to [`SPARE_BUFFERS`].
+    pub fn give_back(&self, buffers: impl Iterator<Item = EncodedLogs>) {
+        let Ok(mut spare) = self.spare.lock() else {
+            return;
+        };
+        for mut b in buffers {
+            if spare.len() >= SPARE_BUFFERS {
+                break;
+            }
+            if b.capacity_bytes() <= SPARE_MAX_BYTES {
+                b.clear();
+                spare.push(b);
+            }
+        }
     }
 }
 
@@ -196,7 +230,7 @@ impl LogBatch {
     /// A batch that keeps parsed lines for the tail when `hub` has subscribers.
     pub fn new(hub: &LogsHub) -> LogBatch {
         LogBatch {
-            encoded: EncodedLogs::default(),
+            encoded: hub.take_buffer(),
             tail: Vec::with_capacity(if hub.tail.receiver_count() > 0 { 64 } else { 0 }),
             parsed: 0,
         }

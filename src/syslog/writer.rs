@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 /// Lines are committed no later than this after they were queued.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 /// A batch this big is committed at once.
-pub const MAX_BATCH: usize = 32_768;
+pub const MAX_BATCH: usize = 65_536;
 /// Batches (each from one read or wake-up) the queue holds before receivers wait.
 pub const QUEUE_BATCHES: usize = 1024;
 /// How often retention runs.
@@ -113,7 +113,7 @@ fn flush(deps: &WriterDeps, pending: &mut Pending) {
             tracing::warn!(error = %e, lines = n, "cannot store received log lines; they are lost");
         }
     }
-    pending.batches.clear();
+    deps.hub.give_back(pending.batches.drain(..));
     pending.tail.clear();
     pending.lines = 0;
 }

@@ -77,8 +77,6 @@ pub fn first_question(msg: &[u8], out: &mut String) -> Option<u16> {
     Some(u16::from(query.query_type()))
 }
 
-/// DNS counters for one window. Bounded: qtypes are at most 65536 small counters, qnames
-/// go into sketches.
 /// Appends one label: printable ASCII lower-cased, `.` and `\` escaped, other bytes `\DDD`.
 fn push_label(out: &mut String, label: &[u8]) {
     let plain = |b: &u8| matches!(b, 0x21..=0x7E) && *b != b'.' && *b != b'\\';
@@ -103,6 +101,9 @@ fn push_label(out: &mut String, label: &[u8]) {
     }
 }
 
+/// DNS counters for one window. Bounded: qtypes are at most 65536 small counters, qnames
+/// go into sketches. Per-question figures (qtypes, qname sketches) are exact after
+/// [`DnsStats::settle`].
 pub struct DnsStats {
     pub messages: u64,
     pub udp_messages: u64,
@@ -128,9 +129,10 @@ pub struct DnsStats {
     pub top_response_bytes: TopN<String>,
     pub query_bytes: u64,
     pub response_bytes: u64,
+    /// Where hickory writes a question it decodes.
     name_buf: String,
-    /// True when `name_buf` holds the first question of the last message.
-    name_valid: bool,
+    /// The first question of the last message, an index into `questions`.
+    last_question: Option<usize>,
     questions: Questions,
 }
 
@@ -184,10 +186,10 @@ struct Questions {
 impl Questions {
     /// The first question of `msg`: looked up by its wire bytes, else decoded by hickory
     /// (into `name_buf`) and remembered. `None` when it does not decode.
-    fn get_or_decode(&mut self, name_buf: &mut String, msg: &[u8]) -> Option<&mut Question> {
+    fn get_or_decode(&mut self, name_buf: &mut String, msg: &[u8]) -> Option<(usize, &mut Question)> {
         let key = question_key(msg);
         if let Some(&i) = key.and_then(|k| self.index.get(k)) {
-            return Some(&mut self.list[i]);
+            return Some((i, &mut self.list[i]));
         }
         let qtype = first_question(msg, name_buf)?;
         // Questions with compression pointers (never seen in practice) are keyed by their
@@ -202,7 +204,7 @@ impl Questions {
             self.list.push(Question::new(name_buf.as_str().into(), qtype));
             self.list.len() - 1
         });
-        Some(&mut self.list[i])
+        Some((i, &mut self.list[i]))
     }
 
     fn clear(&mut self) {
@@ -258,7 +260,7 @@ impl Default for DnsStats {
             query_bytes: 0,
             response_bytes: 0,
             name_buf: String::with_capacity(256),
-            name_valid: false,
+            last_question: None,
             questions: Questions::default(),
         }
     }
@@ -268,7 +270,7 @@ impl DnsStats {
     /// Counts one message (a UDP payload or a reassembled TCP message) and returns its
     /// header; [`DnsStats::last_qname`] then gives its first question's name.
     pub fn ingest(&mut self, msg: &[u8], transport: Transport) -> Option<Header> {
-        self.name_valid = false;
+        self.last_question = None;
         let Some(h) = Header::parse(msg) else {
             if matches!(transport, Transport::Udp { .. }) {
                 self.too_short += 1;
@@ -306,11 +308,8 @@ impl DnsStats {
             None
         };
         match q {
-            Some(q) => {
-                self.name_valid = true;
-                *self.qtypes.entry(q.qtype).or_insert(0) += 1;
-                self.name_buf.clear();
-                self.name_buf.push_str(&q.name);
+            Some((i, q)) => {
+                self.last_question = Some(i);
                 q.messages += 1;
                 if h.response {
                     q.response_bytes += size;
@@ -343,6 +342,7 @@ impl DnsStats {
             if q.messages == 0 {
                 continue;
             }
+            *self.qtypes.entry(q.qtype).or_insert(0) += q.messages;
             let name = &*q.name;
             self.qnames.update(name);
             self.top_qnames.add_ref(name, q.messages);
@@ -366,12 +366,14 @@ impl DnsStats {
         }
         if self.is_full() {
             self.questions.clear();
+            self.last_question = None;
         }
     }
 
     /// The normalised first-question name of the message ingested last, if it parsed.
     pub fn last_qname(&self) -> Option<&str> {
-        self.name_valid.then_some(self.name_buf.as_str())
+        let i = self.last_question?;
+        self.questions.list.get(i).map(|q| &*q.name)
     }
 
     /// Response bytes per query byte (DNS message sizes), `None` without queries.

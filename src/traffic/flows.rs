@@ -10,63 +10,84 @@ use crate::capture::PacketTime;
 use foldhash::fast::RandomState;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::net::IpAddr;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// A flow's key with its two endpoints in canonical order, so both directions meet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+///
+/// Kept as integers (each address as a 128-bit number, ports, protocol and the two address
+/// families packed in one word) rather than as `IpAddr`s: the key is hashed and compared
+/// for every IP packet, and whole aligned integers are what the hasher reads back, where
+/// enum tags and unaligned address bytes made it wait on the stores that built the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    pub a: (IpAddr, u16),
-    pub b: (IpAddr, u16),
-    pub proto: u8,
-}
-
-/// Three packed writes instead of a walk over the fields: this is the hottest hash of the
-/// engine (every IP packet). Equal keys pack equally, so it agrees with the derived `Eq`.
-impl Hash for FlowKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        fn bits(ip: IpAddr) -> (u128, u64) {
-            match ip {
-                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 1),
-                IpAddr::V6(v6) => (u128::from(v6), 0),
-            }
-        }
-        let ((a, a_v4), (b, b_v4)) = (bits(self.a.0), bits(self.b.0));
-        h.write_u128(a);
-        h.write_u128(b);
-        h.write_u64(
-            u64::from(self.a.1)
-                | u64::from(self.b.1) << 16
-                | u64::from(self.proto) << 32
-                | a_v4 << 40
-                | b_v4 << 41,
-        );
-    }
+    a_addr: u128,
+    b_addr: u128,
+    /// a's port, b's port << 16, protocol << 32, a is IPv4 << 40, b is IPv4 << 41.
+    rest: u64,
 }
 
 impl FlowKey {
     /// Returns the key and whether the packet goes from `a` to `b`.
     pub fn new(src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> (FlowKey, bool) {
-        if src <= dst {
-            (
-                FlowKey {
-                    a: src,
-                    b: dst,
-                    proto,
-                },
-                true,
-            )
-        } else {
-            (
-                FlowKey {
-                    a: dst,
-                    b: src,
-                    proto,
-                },
-                false,
-            )
+        // `IpAddr` orders IPv4 before IPv6, and each family by its address as a
+        // big-endian number: (is IPv6, number, port) orders endpoints the same way.
+        fn rank((ip, port): (IpAddr, u16)) -> (bool, u128, u16) {
+            match ip {
+                IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), port),
+                IpAddr::V6(v6) => (true, u128::from(v6), port),
+            }
         }
+        let (s, d) = (rank(src), rank(dst));
+        let forward = s <= d;
+        let (lo, hi) = if forward { (s, d) } else { (d, s) };
+        let key = FlowKey {
+            a_addr: lo.1,
+            b_addr: hi.1,
+            rest: u64::from(lo.2)
+                | u64::from(hi.2) << 16
+                | u64::from(proto) << 32
+                | u64::from(!lo.0) << 40
+                | u64::from(!hi.0) << 41,
+        };
+        (key, forward)
+    }
+
+    fn endpoint(addr: u128, port: u64, v4: bool) -> (IpAddr, u16) {
+        let ip = if v4 {
+            IpAddr::V4(Ipv4Addr::from(addr as u32))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(addr))
+        };
+        (ip, port as u16)
+    }
+
+    /// The lower endpoint (address, port).
+    pub fn a(&self) -> (IpAddr, u16) {
+        Self::endpoint(self.a_addr, self.rest, self.rest >> 40 & 1 == 1)
+    }
+
+    /// The higher endpoint (address, port).
+    pub fn b(&self) -> (IpAddr, u16) {
+        Self::endpoint(self.b_addr, self.rest >> 16, self.rest >> 41 & 1 == 1)
+    }
+
+    pub fn proto(&self) -> u8 {
+        (self.rest >> 32) as u8
+    }
+}
+
+/// Endpoint `a`, then `b`, then the protocol, each as `IpAddr` and port order.
+impl Ord for FlowKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.a(), self.b(), self.proto()).cmp(&(o.a(), o.b(), o.proto()))
+    }
+}
+
+impl PartialOrd for FlowKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
     }
 }
 
@@ -134,15 +155,11 @@ impl FlowTable {
 
     /// Both endpoint addresses of every active flow (with repeats).
     pub fn endpoints(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.flows.keys().flat_map(|k| [k.a.0, k.b.0])
+        self.flows.keys().flat_map(|k| [k.a().0, k.b().0])
     }
 
     pub fn active(&self) -> usize {
         self.flows.len()
-    }
-
-    fn fingerprint(&self, key: &FlowKey) -> u64 {
-        self.hasher.hash_one(key)
     }
 
     /// Accounts one packet.
@@ -203,12 +220,8 @@ impl FlowTable {
     }
 
     fn remember_expired(&mut self, key: &FlowKey) {
-        if self.expired_keys.len() < self.limits.max_flows {
-            let fp = self.fingerprint(key);
-            self.expired_keys.insert(fp);
-        } else {
-            self.distinct_exact = false;
-        }
+        let max = self.limits.max_flows;
+        self.distinct_exact &= remember(&mut self.expired_keys, &self.hasher, max, key);
     }
 
     /// Drops the least recently seen flow of a small sample (cheap, bounded work).
@@ -236,17 +249,18 @@ impl FlowTable {
         }
         self.last_sweep = now;
         let idle = self.limits.idle.as_nanos() as u64;
-        let gone: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| now.0.saturating_sub(f.last_seen.0) > idle)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in gone {
-            self.flows.remove(&k);
-            self.remember_expired(&k);
-            self.expired += 1;
-        }
+        let (expired_keys, hasher, max) = (&mut self.expired_keys, &self.hasher, self.limits.max_flows);
+        let (mut expired, mut exact) = (0, true);
+        self.flows.retain(|k, f| {
+            let keep = now.0.saturating_sub(f.last_seen.0) <= idle;
+            if !keep {
+                expired += 1;
+                exact &= remember(expired_keys, hasher, max, k);
+            }
+            keep
+        });
+        self.expired += expired;
+        self.distinct_exact &= exact;
     }
 
     /// The `n` largest active flows by bytes (both directions), ties by key.
@@ -259,6 +273,22 @@ impl FlowTable {
         });
         v.truncate(n);
         v
+    }
+}
+
+/// Keeps the fingerprint of an ended flow's key while there is room (at most `max`);
+/// false when there was none.
+fn remember(
+    expired_keys: &mut HashSet<u64, RandomState>,
+    hasher: &RandomState,
+    max: usize,
+    key: &FlowKey,
+) -> bool {
+    if expired_keys.len() < max {
+        expired_keys.insert(hasher.hash_one(key));
+        true
+    } else {
+        false
     }
 }
 
@@ -283,6 +313,32 @@ mod tests {
         assert_eq!((t.distinct, t.active()), (1, 1));
         t.ingest((ip(1), 1000), (ip(2), 53), 17, 80, 0, s(500));
         assert_eq!((t.distinct, t.created, t.restarted, t.expired), (1, 2, 1, 1));
+    }
+
+    #[test]
+    fn canonical_order_is_the_order_of_endpoints() {
+        let eps: Vec<(IpAddr, u16)> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "9.255.255.255",
+            "::1",
+            "::a00:1",
+            "fe80::1",
+            "2001:db8::1",
+        ]
+        .iter()
+        .flat_map(|a| [(a.parse().unwrap(), 53), (a.parse().unwrap(), 40000)])
+        .collect();
+        for &x in &eps {
+            for &y in &eps {
+                let (key, forward) = FlowKey::new(x, y, 17);
+                assert_eq!(forward, x <= y, "{x:?} {y:?}");
+                assert_eq!(
+                    (key.a(), key.b(), key.proto()),
+                    if x <= y { (x, y, 17) } else { (y, x, 17) }
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,9 +7,6 @@
 
 use crate::capture::PacketTime;
 use foldhash::fast::RandomState;
-use hickory_proto::op::Message;
-use hickory_proto::rr::RData;
-use hickory_proto::serialize::binary::BinDecodable;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -70,19 +67,14 @@ impl NameTable {
     /// Learns from a DNS response message (`qname`: its normalised first question).
     pub fn learn(&mut self, msg: &[u8], qname: &str, now: PacketTime) {
         self.sweep(now);
-        let Ok(m) = Message::from_bytes(msg) else {
+        let Some(answers) = address_answers(msg) else {
             self.unparsed += 1;
             return;
         };
         let mut name: Option<Arc<str>> = None;
-        for rr in m.answers() {
-            let ip = match rr.data() {
-                RData::A(a) => IpAddr::V4(a.0),
-                RData::AAAA(a) => IpAddr::V6(a.0),
-                _ => continue,
-            };
+        for (ip, ttl) in answers {
             let name = name.get_or_insert_with(|| Arc::from(qname)).clone();
-            let ttl = u64::from(rr.ttl()).clamp(Self::MIN_TTL, Self::MAX_TTL);
+            let ttl = u64::from(ttl).clamp(Self::MIN_TTL, Self::MAX_TTL);
             let expires = PacketTime(now.0.saturating_add(ttl * PacketTime::NANOS_PER_SEC));
             if self.map.len() >= self.cap && !self.map.contains_key(&ip) {
                 if let Some(k) = self
@@ -113,6 +105,68 @@ impl NameTable {
     }
 }
 
+/// The A and AAAA records of a message's answer section as (address, TTL), in order, or
+/// `None` when the message does not hold the sections its header announces.
+///
+/// A walk over the record framing (RFC 1035 4.1): names are skipped, not decoded (a
+/// compression pointer ends a name), and only A/AAAA data is read. The question itself is
+/// decoded elsewhere (by hickory, see `dns`); decoding every answer with hickory's
+/// `Message` cost more than the rest of the DNS analysis together (an owned name per
+/// record), for two integers per record. Answers must be whole; records after the answer
+/// section are not looked at.
+fn address_answers(msg: &[u8]) -> Option<impl Iterator<Item = (IpAddr, u32)> + '_> {
+    fn be16(m: &[u8], at: usize) -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes([*m.get(at)?, *m.get(at + 1)?])))
+    }
+    /// The offset just past the name starting at `at`.
+    fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
+        loop {
+            let len = *m.get(at)?;
+            match len {
+                0 => return Some(at + 1),
+                1..=63 => at += 1 + usize::from(len),
+                0xC0..=0xFF => return m.get(at + 1).map(|_| at + 2),
+                // Extended label types (0x40, 0x80) were never deployed.
+                _ => return None,
+            }
+        }
+    }
+    let (qdcount, ancount) = (be16(msg, 4)?, be16(msg, 6)?);
+    let mut at = 12;
+    for _ in 0..qdcount {
+        at = skip_name(msg, at)? + 4;
+    }
+    // Check the whole answer section before yielding anything.
+    let start = at;
+    for _ in 0..ancount {
+        at = skip_name(msg, at)?;
+        let (rtype, rdlen) = (be16(msg, at)?, be16(msg, at + 8)?);
+        match (rtype, rdlen) {
+            (1, 4) | (28, 16) => {}
+            (1 | 28, _) => return None,
+            _ => {}
+        }
+        at += 10 + rdlen;
+        if at > msg.len() {
+            return None;
+        }
+    }
+    let mut at = start;
+    Some((0..ancount).filter_map(move |_| {
+        at = skip_name(msg, at)?;
+        let rtype = be16(msg, at)?;
+        let ttl = u32::from_be_bytes(msg.get(at + 4..at + 8)?.try_into().ok()?);
+        let rdlen = be16(msg, at + 8)?;
+        let data = msg.get(at + 10..at + 10 + rdlen)?;
+        at += 10 + rdlen;
+        match rtype {
+            1 => <[u8; 4]>::try_from(data).ok().map(|a| (IpAddr::from(a), ttl)),
+            28 => <[u8; 16]>::try_from(data).ok().map(|a| (IpAddr::from(a), ttl)),
+            _ => None,
+        }
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     //! Expected names come from tshark's reading of the same DNS fixture.
@@ -121,6 +175,61 @@ mod tests {
     use crate::traffic::{Engine, TrafficConfig};
     use std::path::Path;
     use std::process::Command;
+
+    /// The record walk finds the same A/AAAA answers as hickory's full decoder, on every
+    /// DNS message of the DNS fixtures (hickory's answers are the expected values); and it
+    /// refuses every cut-off copy of a message with answers.
+    #[test]
+    fn address_answers_agree_with_hickory() {
+        use crate::traffic::decode::decode;
+        use hickory_proto::op::Message;
+        use hickory_proto::rr::RData;
+        use hickory_proto::serialize::binary::BinDecodable;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/pcap/fixtures");
+        let (mut compared, mut addresses, mut cut) = (0, 0, 0);
+        for name in [
+            "pktvisor__dns_ipv6_udp.pcap",
+            "pktvisor__dns_udp_tcp_random.pcap",
+            "pktvisor__dnssec.pcap",
+            "zeek__var-services-std-ports.pcap",
+        ] {
+            let mut src = FileSource::open(&dir.join(name)).unwrap();
+            while let Ok(Some(pkt)) = src.next_packet() {
+                let d = decode(pkt.link_type, pkt.data);
+                let msg = d.l4_payload;
+                if d.proto != 17 || msg.len() < 12 {
+                    continue;
+                }
+                let Ok(m) = Message::from_bytes(msg) else {
+                    continue;
+                };
+                let expected: Vec<(IpAddr, u32)> = m
+                    .answers()
+                    .iter()
+                    .filter_map(|rr| match rr.data() {
+                        RData::A(a) => Some((IpAddr::V4(a.0), rr.ttl())),
+                        RData::AAAA(a) => Some((IpAddr::V6(a.0), rr.ttl())),
+                        _ => None,
+                    })
+                    .collect();
+                let got: Option<Vec<(IpAddr, u32)>> = address_answers(msg).map(|a| a.collect());
+                assert_eq!(got.as_ref(), Some(&expected), "{name}");
+                compared += 1;
+                addresses += expected.len();
+                // Answers last in the message: one byte less cuts the last answer.
+                let nothing_after =
+                    m.name_servers().is_empty() && m.additionals().is_empty() && m.extensions().is_none();
+                if m.answer_count() > 0 && nothing_after {
+                    assert!(address_answers(&msg[..msg.len() - 1]).is_none(), "{name}");
+                    cut += 1;
+                }
+            }
+        }
+        assert!(
+            compared > 1000 && addresses > 100 && cut > 0,
+            "{compared} messages, {addresses} addresses, {cut} cut"
+        );
+    }
 
     #[test]
     fn answers_in_a_capture_label_their_addresses_like_tshark_says() {

@@ -13,12 +13,31 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// One direction of a connection: (src, sport) → (dst, dport), kept as whole integers
+/// (see `flows::FlowKey` for why: it is hashed for every DNS-over-TCP segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StreamKey {
-    pub src: IpAddr,
-    pub sport: u16,
-    pub dst: IpAddr,
-    pub dport: u16,
+    src: u128,
+    dst: u128,
+    /// sport, dport << 16, src is IPv4 << 32, dst is IPv4 << 33.
+    rest: u64,
+}
+
+impl StreamKey {
+    pub fn new((src, sport): (IpAddr, u16), (dst, dport): (IpAddr, u16)) -> StreamKey {
+        fn bits(ip: IpAddr) -> (u128, u64) {
+            match ip {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 1),
+                IpAddr::V6(v6) => (u128::from(v6), 0),
+            }
+        }
+        let ((src, src_v4), (dst, dst_v4)) = (bits(src), bits(dst));
+        StreamKey {
+            src,
+            dst,
+            rest: u64::from(sport) | u64::from(dport) << 16 | src_v4 << 32 | dst_v4 << 33,
+        }
+    }
 }
 
 /// A segment that arrived ahead of the stream, waiting for the gap before it.
@@ -261,12 +280,10 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn key() -> StreamKey {
-        StreamKey {
-            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            sport: 53,
-            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-            dport: 4000,
-        }
+        StreamKey::new(
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 53),
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4000),
+        )
     }
 
     fn framed(msgs: &[&[u8]]) -> Vec<u8> {

@@ -17,7 +17,7 @@ use super::dns::{DnsStats, Transport};
 use super::dns_xact::{PendingQueries, XactStats};
 use super::flows::{FlowKey, FlowLimits, FlowTable};
 use super::names::NameTable;
-use super::sketch::{hll, hll_merge, Quantiles, TopN};
+use super::sketch::{hll, hll_merge, PendingSizes, Quantiles, TopN};
 use super::tcp_dns::{StreamKey, TcpDnsStreams};
 use crate::capture::{PacketTime, RawPacket};
 use crate::geo::GeoDb;
@@ -330,6 +330,8 @@ pub struct Window {
     /// The smallest kept fraction during the window (1.0: no sampling).
     pub deep_keep_min: f64,
     pending: PendingKeys,
+    /// Sizes not yet in `sizes_wire` (see [`Window::settle`]).
+    pending_sizes: PendingSizes,
     /// Flow-table figures at the time the window closed (or now, for the live one).
     pub flows_distinct: u64,
     pub flows_created: u64,
@@ -389,6 +391,7 @@ impl Default for Window {
             deep_skipped: 0,
             deep_keep_min: 1.0,
             pending: PendingKeys::default(),
+            pending_sizes: PendingSizes::default(),
             flows_distinct: 0,
             flows_created: 0,
             flows_restarted: 0,
@@ -412,7 +415,7 @@ impl Window {
         if (pkt.data.len() as u64) < wire {
             self.snaplen_truncated += 1;
         }
-        self.sizes_wire.add(wire);
+        self.pending_sizes.add(&mut self.sizes_wire, wire);
         self.rate.tick(pkt.ts);
         if d.vlan_tags > 0 {
             self.vlan_tagged += 1;
@@ -479,6 +482,7 @@ impl Window {
 
     /// Feeds the pending per-key counts to the sketches (and the geo tops).
     fn settle(&mut self, geo: Option<&GeoDb>, spec: &HostSpec) {
+        self.pending_sizes.flush(&mut self.sizes_wire);
         for (ip, (p, b)) in self.pending.src.drain() {
             self.src_ips.update(ip);
             self.top_src_packets.add(ip, p);
@@ -790,14 +794,8 @@ impl Engine {
                 };
                 dns_message(w, pending, names, spec, d.l4_payload, transport, src, dst, now);
             } else {
-                let key = StreamKey {
-                    src: d.src,
-                    sport: d.sport,
-                    dst: d.dst,
-                    dport: d.dport,
-                };
                 self.tcp_dns.ingest(
-                    key,
+                    StreamKey::new(src, dst),
                     d.tcp_seq,
                     d.tcp_flags & 0x02 != 0,
                     d.l4_payload,
