@@ -35,7 +35,9 @@ TOOLS="$OUT/tools"
 DIST="$OUT/dist"
 PROFILE=${PROFILE:-release-small}
 # Pinned: -Zbuild-std changes between nightlies; this one built all six targets here.
-NIGHTLY=${NIGHTLY:-nightly-2026-05-20}
+PINNED_NIGHTLY=nightly-2026-05-20
+PINNED_RUSTC="rustc 1.97.0-nightly (e50aa6fba 2026-05-19)" # what `rustc -V` of that pin prints
+NIGHTLY=${NIGHTLY:-$PINNED_NIGHTLY}
 ZIG_VERSION=0.17.1
 ZIGBUILD_VERSION=0.24.0
 ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl x86_64-unknown-freebsd"
@@ -85,6 +87,12 @@ install_tools() {
     ln -sfn "$("$TOOLS/venv/bin/python" -c 'import ziglang,os;print(os.path.dirname(ziglang.__file__))')/zig" "$TOOLS/venv/bin/zig"
 
     log "$NIGHTLY with rust-src (for -Zbuild-std)"
+    # A floating `nightly` that is the very build of the pin (as on this project's build
+    # machines) is used as is, so no toolchain download is needed.
+    if [ "$NIGHTLY" = "$PINNED_NIGHTLY" ] && ! rustup toolchain list | grep -q "^$NIGHTLY" &&
+        [ "$(rustc "+nightly" -V 2>/dev/null)" = "$PINNED_RUSTC" ]; then
+        NIGHTLY=nightly
+    fi
     rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTLY" --profile minimal
     rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src' ||
         rustup component add rust-src --toolchain "$NIGHTLY"
