@@ -275,15 +275,7 @@ async fn device_kinds_follow_dhcp_vendor_class_and_mac_vendor() {
     let get = |q: &'static str| {
         let (url, token) = (server.url.clone(), token.clone());
         async move {
-            let v: Value = client()
-                .get(format!("{url}/api/v1/traffic/map?{q}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = api_json(&client(), format!("{url}/api/v1/traffic/map?{q}"), &token).await;
             v["flows"].as_array().cloned().unwrap_or_default()
         }
     };
@@ -313,17 +305,7 @@ async fn device_kinds_follow_dhcp_vendor_class_and_mac_vendor() {
             .cloned()
             .collect()
     };
-    let fetch = || async {
-        client()
-            .get(format!("{}/api/v1/traffic/map", server.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
+    let fetch = || async { api_json(&client(), format!("{}/api/v1/traffic/map", server.url), &token).await };
     let before = client_flows(fetch().await);
     assert!(!before.is_empty());
     assert!(before.iter().all(|f| f["device"] == "unknown"), "{before:?}");
