@@ -19,20 +19,13 @@ pub struct HostSpec {
 
 impl HostSpec {
     pub fn new(nets: Vec<IpNet>) -> Self {
-        let v4 = nets
-            .iter()
-            .filter_map(|n| match n {
-                IpNet::V4(n) => Some((u32::from(n.network()), u32::from(n.netmask()))),
-                IpNet::V6(_) => None,
-            })
-            .collect();
-        let v6 = nets
-            .iter()
-            .filter_map(|n| match n {
-                IpNet::V6(n) => Some((u128::from(n.network()), u128::from(n.netmask()))),
-                IpNet::V4(_) => None,
-            })
-            .collect();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for net in &nets {
+            match net {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.netmask()))),
+            }
+        }
         HostSpec { nets, v4, v6 }
     }
 
