@@ -25,6 +25,7 @@
 //!   (queue, progress, cancel, history) and the inventory's persistence.
 //! - [`scan`]: active scans (TCP liveness and ports, probes, neighbour MACs, reverse DNS).
 //! - [`logging`]: tracing to stderr or the local syslog.
+//! - [`embedded`]: inflates the gzip-compressed data build.rs embeds.
 //! - [`app`]: wires the subsystems together and owns shutdown.
 //! - [`cli`]: the command-line interface (argh) and its exit codes; `main.rs` only calls it.
 
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod discovery_service;
+pub mod embedded;
 pub mod geo;
 pub mod inventory;
 pub mod logging;

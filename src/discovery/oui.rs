@@ -3,7 +3,6 @@
 //! decompressed once on first use. Longest prefix wins. Locally administered addresses
 //! (randomised phone MACs, VMs' made-up ones) have no vendor by definition.
 
-use std::io::Read;
 use std::sync::OnceLock;
 
 static TABLE_GZ: &[u8] = include_bytes!("../../data/oui.tsv.gz");
@@ -68,10 +67,8 @@ struct Table {
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut text = String::new();
         // The table is our own build input; a broken one yields an empty table, not a crash.
-        let _ = flate2::read::GzDecoder::new(TABLE_GZ).read_to_string(&mut text);
-        parse_table(&text)
+        parse_table(&crate::embedded::inflate_text(TABLE_GZ).unwrap_or_default())
     })
 }
 

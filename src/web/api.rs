@@ -532,12 +532,7 @@ static OPENAPI_JSON_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/openap
 
 /// The shipped OpenAPI document's text.
 pub fn openapi_text() -> String {
-    use std::io::Read;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(OPENAPI_JSON_GZ)
-        .read_to_string(&mut text)
-        .expect("build.rs embeds valid gzip of a UTF-8 file");
-    text
+    crate::embedded::inflate_text(OPENAPI_JSON_GZ).expect("build.rs embeds valid gzip of a UTF-8 file")
 }
 
 pub async fn openapi_json() -> Response {

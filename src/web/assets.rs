@@ -71,7 +71,7 @@ fn respond(asset: &'static Asset, headers: &HeaderMap) -> Response {
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
-        match inflate(asset.gzip) {
+        match crate::embedded::inflate(asset.gzip) {
             Ok(raw) => raw.into_response(),
             Err(e) => {
                 tracing::error!(asset = asset.name, "embedded asset does not inflate: {e}");
@@ -95,13 +95,6 @@ fn respond(asset: &'static Asset, headers: &HeaderMap) -> Response {
     resp
 }
 
-fn inflate(gzip: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut raw = Vec::with_capacity(gzip.len() * 4);
-    flate2::read::GzDecoder::new(gzip).read_to_end(&mut raw)?;
-    Ok(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +111,12 @@ mod tests {
                     .join(asset.name),
             )
             .unwrap();
-            assert_eq!(inflate(asset.gzip).unwrap(), original, "{}", asset.name);
+            assert_eq!(
+                crate::embedded::inflate(asset.gzip).unwrap(),
+                original,
+                "{}",
+                asset.name
+            );
         }
         let asset = find("app.css").unwrap();
         let plain = respond(asset, &HeaderMap::new());

@@ -65,7 +65,13 @@ impl ServiceMatcher {
     pub fn embedded() -> &'static ServiceMatcher {
         static MATCHER: OnceLock<ServiceMatcher> = OnceLock::new();
         MATCHER.get_or_init(|| {
-            let texts: Vec<(&str, String)> = EMBEDDED.iter().map(|(file, gz)| (*file, inflate(gz))).collect();
+            let texts: Vec<(&str, String)> = EMBEDDED
+                .iter()
+                .map(|(file, gz)| {
+                    let text = crate::embedded::inflate_text(gz);
+                    (*file, text.expect("build.rs embeds valid gzip of UTF-8 files"))
+                })
+                .collect();
             let files: Vec<(&str, &str)> = texts.iter().map(|(file, text)| (*file, text.as_str())).collect();
             ServiceMatcher::from_files(&files)
         })
@@ -145,14 +151,4 @@ impl ServiceMatcher {
     pub fn mdns_types(&self) -> BTreeSet<&str> {
         self.defs.iter().flat_map(|d| d.mdns_types()).collect()
     }
-}
-
-/// The text of one embedded definition file.
-fn inflate(gz: &[u8]) -> String {
-    use std::io::Read;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(gz)
-        .read_to_string(&mut text)
-        .expect("build.rs embeds valid gzip of UTF-8 files");
-    text
 }
