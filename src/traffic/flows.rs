@@ -34,10 +34,8 @@ impl FlowKey {
         // `IpAddr` orders IPv4 before IPv6, and each family by its address as a
         // big-endian number: (is IPv6, number, port) orders endpoints the same way.
         fn rank((ip, port): (IpAddr, u16)) -> (bool, u128, u16) {
-            match ip {
-                IpAddr::V4(v4) => (false, u128::from(u32::from(v4)), port),
-                IpAddr::V6(v6) => (true, u128::from(v6), port),
-            }
+            let (bits, v4) = ip_bits(ip);
+            (!v4, bits, port)
         }
         let (s, d) = (rank(src), rank(dst));
         let forward = s <= d;
@@ -75,6 +73,15 @@ impl FlowKey {
 
     pub fn proto(&self) -> u8 {
         (self.rest >> 32) as u8
+    }
+}
+
+/// An address as a number (IPv4 in the low 32 bits) and whether it is IPv4: the form the
+/// packed keys (`FlowKey`, `tcp_dns::StreamKey`) hold.
+pub(super) fn ip_bits(ip: IpAddr) -> (u128, bool) {
+    match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), true),
+        IpAddr::V6(v6) => (u128::from(v6), false),
     }
 }
 

@@ -8,6 +8,7 @@
 //! at a gap that is never filled. Memory is bounded: a maximum number of streams, a maximum
 //! of buffered out-of-order bytes per stream, idle expiry by `now`.
 
+use super::flows::ip_bits;
 use crate::capture::PacketTime;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -25,17 +26,14 @@ pub struct StreamKey {
 
 impl StreamKey {
     pub fn new((src, sport): (IpAddr, u16), (dst, dport): (IpAddr, u16)) -> StreamKey {
-        fn bits(ip: IpAddr) -> (u128, u64) {
-            match ip {
-                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 1),
-                IpAddr::V6(v6) => (u128::from(v6), 0),
-            }
-        }
-        let ((src, src_v4), (dst, dst_v4)) = (bits(src), bits(dst));
+        let ((src, src_v4), (dst, dst_v4)) = (ip_bits(src), ip_bits(dst));
         StreamKey {
             src,
             dst,
-            rest: u64::from(sport) | u64::from(dport) << 16 | src_v4 << 32 | dst_v4 << 33,
+            rest: u64::from(sport)
+                | u64::from(dport) << 16
+                | u64::from(src_v4) << 32
+                | u64::from(dst_v4) << 33,
         }
     }
 }
