@@ -206,7 +206,7 @@ fn restore_refuses_a_backup_from_a_newer_version() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("schema version 99") && message.contains("versions 1 to 2"),
+        message.contains("schema version 99") && message.contains(&format!("versions 1 to {SCHEMA_VERSION}")),
         "{message}"
     );
     assert!(!target.join("data.mdb").exists());

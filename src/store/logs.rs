@@ -2,17 +2,20 @@
 //! batch appends, indexed search and pruning by age and by size.
 //!
 //! Keys: an event is stored under a [`TimeKey`] (receive millis, sequence), strictly
-//! increasing so appends use LMDB's append fast path. An index entry is
-//! `[kind][term][event key]` with an empty value, so a term's events sort by time and a
-//! search for one address is a short range scan. Index entries are derived from the event
-//! ([`StoredLog::index_terms`]), so pruning recomputes and deletes them with the event.
+//! increasing so appends use LMDB's append fast path. The index holds posting lists: under
+//! `[kind][term][first event key]` the value is the event keys (12 bytes each, oldest first)
+//! of up to [`POSTINGS_PER_ENTRY`] lines of one commit that have the term. A term's lists
+//! therefore sort by time and never overlap, a search for one address is a short range
+//! scan, and a commit writes one index entry per term and 128 lines instead of one per term
+//! and line. Index terms are derived from the event ([`StoredLog::index_terms`]), so pruning
+//! recomputes them and drops or trims the lists that pointed at the deleted events.
 //! Receivers encode values and index prefixes where they parse ([`EncodedLogs`]); the one
 //! writer only assigns keys and puts ([`Store::append_encoded`]).
 //!
 //! Must not: read clocks (callers pass cutoffs and receive times) or decide what matches
 //! beyond [`LogQuery::matches`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Bound;
 
@@ -20,7 +23,8 @@ use foldhash::fast::RandomState;
 use heed::types::Bytes;
 use heed::PutFlags;
 
-use super::table::{decode_value, encode_into, sealed::Sealed as _};
+use super::schema::Tables;
+use super::table::{decode_value, encode_into, sealed::Sealed as _, RawDb, WriteTxn};
 use super::{Key, Store, StoreError, TimeKey};
 use crate::model::{FirewallAction, HostFilter, IndexTerm, LogQuery, StoredLog, Timestamp};
 
@@ -33,6 +37,9 @@ const K_HOSTNAME: u8 = 6;
 const K_SENDER: u8 = 7;
 
 const EVENT_KEY_LEN: usize = 12;
+/// Event keys in one index value at most: 1.5 KB, so the value stays inside its leaf page
+/// (LMDB moves values over about 2 KB to overflow pages, which fragment the free list).
+pub const POSTINGS_PER_ENTRY: usize = 128;
 
 fn ip16(ip: IpAddr) -> [u8; 16] {
     match ip {
@@ -94,6 +101,155 @@ fn time_key_bytes(k: &TimeKey) -> [u8; EVENT_KEY_LEN] {
     b[..8].copy_from_slice(&k.at.0.to_be_bytes());
     b[8..].copy_from_slice(&k.seq.to_be_bytes());
     b
+}
+
+fn time_key_from(b: &[u8]) -> TimeKey {
+    let mut at = [0u8; 8];
+    at.copy_from_slice(&b[..8]);
+    let mut seq = [0u8; 4];
+    seq.copy_from_slice(&b[8..EVENT_KEY_LEN]);
+    TimeKey {
+        at: Timestamp(u64::from_be_bytes(at)),
+        seq: u32::from_be_bytes(seq),
+    }
+}
+
+/// The event keys of one index value, oldest first.
+fn postings(value: &[u8]) -> Result<impl DoubleEndedIterator<Item = TimeKey> + '_, StoreError> {
+    if value.is_empty() || value.len() % EVENT_KEY_LEN != 0 {
+        return Err(StoreError::Corrupt {
+            table: super::schema::LOG_INDEX,
+            detail: format!("an index value of {} bytes", value.len()),
+        });
+    }
+    Ok(value.chunks_exact(EVENT_KEY_LEN).map(time_key_from))
+}
+
+/// Writes the index entries of one commit: for each term prefix, its event keys (ascending,
+/// all newer than anything indexed before) in values of at most [`POSTINGS_PER_ENTRY`].
+fn put_postings(
+    txn: &mut WriteTxn<'_>,
+    index: RawDb,
+    mut by_term: Vec<(&[u8], Vec<[u8; EVENT_KEY_LEN]>)>,
+) -> Result<(), StoreError> {
+    // In key order, so that the cursor is mostly already on the right page.
+    by_term.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut cursor = index
+        .iter_mut(&mut txn.txn)
+        .map_err(|e| StoreError::lmdb("writing", e))?;
+    let mut key = Vec::with_capacity(64);
+    let mut value = Vec::with_capacity(POSTINGS_PER_ENTRY * EVENT_KEY_LEN);
+    let mut failed = None;
+    'terms: for (term, keys) in &by_term {
+        for chunk in keys.chunks(POSTINGS_PER_ENTRY) {
+            key.clear();
+            key.extend_from_slice(term);
+            key.extend_from_slice(&chunk[0]);
+            value.clear();
+            value.extend(chunk.iter().flatten());
+            // SAFETY: no value read from the database is held while the cursor writes.
+            let put = unsafe { cursor.put_current_with_options::<Bytes>(PutFlags::empty(), &key, &value) };
+            if let Err(e) = put {
+                failed = Some(e);
+                break 'terms;
+            }
+        }
+    }
+    drop(cursor);
+    match failed {
+        Some(e) => Err(txn.note("writing", e)),
+        None => Ok(()),
+    }
+}
+
+/// Removes the event keys up to `newest` from `prefix`'s lists (pruning deleted those
+/// events): drops the lists that end there and trims the one that goes past it.
+fn drop_postings_through(
+    txn: &mut WriteTxn<'_>,
+    index: RawDb,
+    prefix: &[u8],
+    newest: TimeKey,
+) -> Result<(), StoreError> {
+    let hi = index_key(prefix, &newest);
+    let range = (Bound::Included(prefix), Bound::Included(hi.as_slice()));
+    let mut dropped = Vec::new();
+    let mut trimmed = None;
+    for item in index
+        .range(txn.ro(), &range)
+        .map_err(|e| StoreError::lmdb("reading", e))?
+    {
+        let (k, list) = item.map_err(|e| StoreError::lmdb("reading", e))?;
+        // (A malformed list is dropped: search could not use it either.)
+        let kept: Vec<u8> = match postings(list) {
+            Ok(keys) => keys
+                .filter(|k| *k > newest)
+                .flat_map(|k| time_key_bytes(&k))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        dropped.push(k.to_vec());
+        if !kept.is_empty() {
+            // Lists do not overlap: no later one holds anything up to `newest`.
+            trimmed = Some(kept);
+            break;
+        }
+    }
+    for k in &dropped {
+        let r = index.delete(&mut txn.txn, k);
+        r.map_err(|e| txn.note("deleting", e))?;
+    }
+    if let Some(kept) = trimmed {
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&kept[..EVENT_KEY_LEN]);
+        let r = index.put(&mut txn.txn, &key, &kept);
+        r.map_err(|e| txn.note("writing", e))?;
+    }
+    Ok(())
+}
+
+/// Events read per step while [`rebuild_log_index`] runs.
+const REBUILD_CHUNK: usize = 8192;
+
+/// Rewrites the whole index from the stored events (the index layout changed in schema v3);
+/// returns how many events were indexed.
+pub(crate) fn rebuild_log_index(txn: &mut WriteTxn<'_>, tables: &Tables) -> Result<u64, StoreError> {
+    let (events, index) = (tables.log_events, tables.log_index.raw());
+    index.clear(&mut txn.txn).map_err(|e| txn.note("clearing", e))?;
+    let mut after: Option<Vec<u8>> = None;
+    let mut total = 0u64;
+    loop {
+        let mut chunk: Vec<([u8; EVENT_KEY_LEN], Vec<Vec<u8>>)> = Vec::new();
+        {
+            let range = (
+                after.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                Bound::Unbounded,
+            );
+            let iter = events.raw().range(txn.ro(), &range);
+            for item in iter
+                .map_err(|e| StoreError::lmdb("reading", e))?
+                .take(REBUILD_CHUNK)
+            {
+                let (k, v) = item.map_err(|e| StoreError::lmdb("reading", e))?;
+                let terms = decode_value::<StoredLog>(events.name(), v)
+                    .map(|log| log.index_terms())
+                    .unwrap_or_default();
+                let key = time_key_bytes(&TimeKey::decode(k)?);
+                chunk.push((key, terms.iter().map(term_prefix).collect()));
+            }
+        }
+        let Some((last, _)) = chunk.last() else {
+            return Ok(total);
+        };
+        after = Some(last.to_vec());
+        let mut by_term: HashMap<&[u8], Vec<[u8; EVENT_KEY_LEN]>, RandomState> = HashMap::default();
+        for (key, prefixes) in &chunk {
+            for p in prefixes {
+                by_term.entry(p.as_slice()).or_default().push(*key);
+            }
+        }
+        put_postings(txn, index, by_term.into_iter().collect())?;
+        total += chunk.len() as u64;
+    }
 }
 
 /// postcard's unsigned varint (LEB128) of `v`.
@@ -359,46 +515,35 @@ impl Store {
             if let Some(e) = failed {
                 return Err(txn.note("writing", e));
             }
-            // Index entries in key order, so that the cursor is mostly already on the right
-            // page (LMDB then skips the search from the root): grouped by term (hashed: a
-            // batch has few distinct terms, and sorting them all cost more than it saved),
-            // and within a term by time, which is line order.
-            let mut by_term: HashMap<&[u8], Vec<u32>, RandomState> = HashMap::default();
-            let mut line_no = 0u32;
+            // Grouped by term, each in line order (time order). Consecutive lines mostly share
+            // terms (one sender, one hostname), so a term is first compared with the one at
+            // the same place in the previous line, and hashed only when it differs.
+            let mut groups: Vec<(&[u8], Vec<[u8; EVENT_KEY_LEN]>)> = Vec::new();
+            let mut by_term: HashMap<&[u8], usize, RandomState> = HashMap::default();
+            let mut previous: Vec<usize> = Vec::new();
+            let mut line_no = 0;
             for batch in batches {
                 for line in &batch.lines {
-                    for t in &batch.terms[line.terms.0 as usize..line.terms.1 as usize] {
-                        by_term.entry(batch.slice(*t)).or_default().push(line_no);
+                    let terms = &batch.terms[line.terms.0 as usize..line.terms.1 as usize];
+                    for (place, t) in terms.iter().enumerate() {
+                        let term = batch.slice(*t);
+                        let group = match previous.get(place) {
+                            Some(&g) if groups[g].0 == term => g,
+                            _ => *by_term.entry(term).or_insert_with(|| {
+                                groups.push((term, Vec::new()));
+                                groups.len() - 1
+                            }),
+                        };
+                        match previous.get_mut(place) {
+                            Some(p) => *p = group,
+                            None => previous.push(group),
+                        }
+                        groups[group].1.push(keys[line_no]);
                     }
                     line_no += 1;
                 }
             }
-            let mut terms: Vec<(&[u8], Vec<u32>)> = by_term.into_iter().collect();
-            terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            let entries = terms
-                .iter()
-                .flat_map(|(term, lines)| lines.iter().map(move |l| (*term, *l)));
-            let mut cursor = index
-                .raw()
-                .iter_mut(&mut txn.txn)
-                .map_err(|e| StoreError::lmdb("writing", e))?;
-            let mut index_key = Vec::with_capacity(96);
-            for (term, line_no) in entries {
-                index_key.clear();
-                index_key.extend_from_slice(term);
-                index_key.extend_from_slice(&keys[line_no as usize]);
-                // SAFETY: see above.
-                let put =
-                    unsafe { cursor.put_current_with_options::<Bytes>(PutFlags::empty(), &index_key, &[]) };
-                if let Err(e) = put {
-                    failed = Some(e);
-                    break;
-                }
-            }
-            drop(cursor);
-            if let Some(e) = failed {
-                return Err(txn.note("writing", e));
-            }
+            put_postings(txn, index.raw(), groups)?;
             Ok(keys.len())
         })
     }
@@ -479,28 +624,29 @@ impl Store {
                     }
                 }
                 Driver::Prefix(prefix) => {
-                    let lo_b = index_key(&prefix, &lo);
-                    let hi_b = match hi {
-                        Some(h) => index_key(&prefix, &h),
-                        None => index_key(
-                            &prefix,
-                            &TimeKey {
-                                at: Timestamp(u64::MAX),
-                                seq: u32::MAX,
-                            },
-                        ),
-                    };
-                    let range = (Bound::Included(lo_b.as_slice()), Bound::Excluded(hi_b.as_slice()));
-                    for item in index.raw().rev_range(txn.ro(), &range).map_err(read_err)? {
-                        let (k, _) = item.map_err(read_err)?;
-                        let key = TimeKey::decode(&k[k.len().saturating_sub(EVENT_KEY_LEN)..])?;
-                        let Some(v) = events.raw().get(txn.ro(), &key.encode()).map_err(read_err)? else {
-                            continue;
-                        };
-                        match visit(key, v)? {
-                            None => return Ok((scanned, true)),
-                            Some(false) => break,
-                            Some(true) => {}
+                    // The term's lists that start before `hi`, newest first.
+                    let hi_b = index_key(&prefix, &hi.unwrap_or(TimeKey::MAX));
+                    let range = (
+                        Bound::Included(prefix.as_slice()),
+                        Bound::Excluded(hi_b.as_slice()),
+                    );
+                    'lists: for item in index.raw().rev_range(txn.ro(), &range).map_err(read_err)? {
+                        let (_, list) = item.map_err(read_err)?;
+                        for key in postings(list)?.rev() {
+                            if hi.is_some_and(|h| key >= h) {
+                                continue;
+                            }
+                            if key < lo {
+                                break 'lists;
+                            }
+                            let Some(v) = events.raw().get(txn.ro(), &key.encode()).map_err(read_err)? else {
+                                continue;
+                            };
+                            match visit(key, v)? {
+                                None => return Ok((scanned, true)),
+                                Some(false) => break 'lists,
+                                Some(true) => {}
+                            }
                         }
                     }
                 }
@@ -513,11 +659,8 @@ impl Store {
                     let range = (Bound::Included(start.as_slice()), Bound::Included(end.as_slice()));
                     let mut keys = Vec::new();
                     for item in index.raw().range(txn.ro(), &range).map_err(read_err)? {
-                        let (k, _) = item.map_err(read_err)?;
-                        let key = TimeKey::decode(&k[k.len().saturating_sub(EVENT_KEY_LEN)..])?;
-                        if key >= lo && hi.is_none_or(|h| key < h) {
-                            keys.push(key);
-                        }
+                        let (_, list) = item.map_err(read_err)?;
+                        keys.extend(postings(list)?.filter(|k| *k >= lo && hi.is_none_or(|h| *k < h)));
                     }
                     keys.sort_unstable_by(|a, b| b.cmp(a));
                     keys.dedup();
@@ -550,18 +693,22 @@ impl Store {
         let prefix = term_prefix(term);
         let width_ms = width_ms.max(1);
         let end = Timestamp(from.0.saturating_add(width_ms.saturating_mul(buckets as u64)));
-        let lo = index_key(&prefix, &TimeKey { at: from, seq: 0 });
         let hi = index_key(&prefix, &TimeKey { at: end, seq: 0 });
         self.read(|txn| {
             let mut counts = vec![0u64; buckets];
-            let range = (Bound::Included(lo.as_slice()), Bound::Excluded(hi.as_slice()));
-            let iter = index.raw().range(txn.ro(), &range);
-            for item in iter.map_err(|e| StoreError::lmdb("reading", e))? {
-                let (k, _) = item.map_err(|e| StoreError::lmdb("reading", e))?;
-                let key = TimeKey::decode(&k[k.len().saturating_sub(EVENT_KEY_LEN)..])?;
-                let i = ((key.at.0 - from.0) / width_ms) as usize;
-                if let Some(c) = counts.get_mut(i) {
-                    *c += 1;
+            // The term's lists that start before `end`, newest first, down to `from`.
+            let range = (Bound::Included(prefix.as_slice()), Bound::Excluded(hi.as_slice()));
+            let iter = index.raw().rev_range(txn.ro(), &range);
+            'lists: for item in iter.map_err(|e| StoreError::lmdb("reading", e))? {
+                let (_, list) = item.map_err(|e| StoreError::lmdb("reading", e))?;
+                for key in postings(list)?.rev() {
+                    if key.at < from {
+                        break 'lists;
+                    }
+                    let i = ((key.at.0 - from.0) / width_ms) as usize;
+                    if let Some(c) = counts.get_mut(i) {
+                        *c += 1;
+                    }
                 }
             }
             Ok(counts)
@@ -612,6 +759,24 @@ impl Store {
         })
     }
 
+    /// Event keys in the log index over all terms: each stored line once per index term it
+    /// has (what pruning must keep exact).
+    pub fn log_index_postings(&self) -> Result<u64, StoreError> {
+        let index = self.tables().log_index;
+        self.read(|txn| {
+            let mut n = 0u64;
+            for item in index
+                .raw()
+                .iter(txn.ro())
+                .map_err(|e| StoreError::lmdb("reading", e))?
+            {
+                let (_, list) = item.map_err(|e| StoreError::lmdb("reading", e))?;
+                n += postings(list)?.count() as u64;
+            }
+            Ok(n)
+        })
+    }
+
     /// Number of stored lines.
     pub fn logs_count(&self) -> Result<u64, StoreError> {
         let events = self.tables().log_events;
@@ -627,32 +792,34 @@ impl Store {
                 Bound::Unbounded,
                 end_b.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
             );
-            let victims: Vec<(Vec<u8>, Vec<Vec<u8>>)> = {
+            // The oldest events and every index term they had.
+            let (victims, terms) = {
                 let iter = events
                     .raw()
                     .range(txn.ro(), &range)
                     .map_err(|e| StoreError::lmdb("reading", e))?;
-                let mut out = Vec::new();
+                let mut victims = Vec::new();
+                let mut terms = HashSet::new();
                 for item in iter.take(batch) {
                     let (k, v) = item.map_err(|e| StoreError::lmdb("reading", e))?;
-                    let key = TimeKey::decode(k)?;
-                    // An undecodable event still goes; its index entries then point nowhere,
-                    // which search skips.
-                    let terms = decode_value::<StoredLog>(events.name(), v)
-                        .map(|log| log.index_terms())
-                        .unwrap_or_default();
-                    let ikeys = terms.iter().map(|t| index_key(&term_prefix(t), &key)).collect();
-                    out.push((k.to_vec(), ikeys));
+                    victims.push(TimeKey::decode(k)?);
+                    // An undecodable event still goes; postings of it that stay in a list
+                    // point nowhere, which search skips.
+                    if let Ok(log) = decode_value::<StoredLog>(events.name(), v) {
+                        terms.extend(log.index_terms().iter().map(term_prefix));
+                    }
                 }
-                out
+                (victims, terms)
             };
-            for (k, ikeys) in &victims {
-                for ik in ikeys {
-                    let r = index.raw().delete(&mut txn.txn, ik);
-                    r.map_err(|e| txn.note("deleting", e))?;
-                }
-                let r = events.raw().delete(&mut txn.txn, k);
+            let Some(&newest) = victims.last() else {
+                return Ok(0);
+            };
+            for k in &victims {
+                let r = events.raw().delete(&mut txn.txn, &k.encode());
                 r.map_err(|e| txn.note("deleting", e))?;
+            }
+            for prefix in &terms {
+                drop_postings_through(txn, index.raw(), prefix, newest)?;
             }
             Ok(victims.len())
         })
@@ -662,5 +829,113 @@ impl Store {
     pub fn latest_logs(&self, limit: usize) -> Result<Vec<(TimeKey, StoredLog)>, StoreError> {
         let events = self.tables().log_events;
         self.read(|txn| events.iter_rev_page(txn, None, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::{parse_bytes, LineFormat, ParseContext};
+    use crate::model::Transport;
+    use crate::store::{StoreOptions, SCHEMA_VERSION_KEY};
+
+    fn line(i: u64) -> StoredLog {
+        let raw = format!(
+            "<134>1 2026-11-23T10:00:00Z fw filterlog 1 - - 5,,,1000000103,igb0,match,block,in,4,0x0,,64,1,0,none,6,tcp,60,10.9.0.{},192.0.2.10,40000,{},0,S,1,,64240,,mss",
+            i % 200,
+            1000 + i % 7
+        );
+        StoredLog {
+            received: Timestamp(1_800_000_000_000 + i * 10),
+            sender: "192.0.2.1".parse().unwrap(),
+            transport: Transport::Tcp,
+            event: parse_bytes(raw.as_bytes(), &ParseContext::with_year(2026), LineFormat::Auto).unwrap(),
+        }
+    }
+
+    fn ip_hits(store: &Store, ip: &str) -> Vec<TimeKey> {
+        let raw = crate::model::RawLogQuery {
+            ip: Some(ip.into()),
+            ..Default::default()
+        };
+        let q = LogQuery::parse(&raw, Timestamp(1_900_000_000_000)).unwrap();
+        let page = store.search_logs(&q, None, 10_000, u64::MAX).unwrap();
+        page.entries.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// A schema-v2 store (one empty-valued `[term][event key]` entry per term and line) is
+    /// migrated to posting lists at open, and searches find the same lines as before.
+    #[test]
+    fn a_v2_index_is_rebuilt_as_posting_lists_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 1000u64;
+        let mut logs: Vec<StoredLog> = (0..n).map(line).collect();
+        let terms_per_line: u64 = logs.iter().map(|l| l.index_terms().len() as u64).sum();
+        {
+            let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+            store.append_logs(&mut logs).unwrap();
+            // Turn it into what gatewatch with schema v2 wrote.
+            let t = store.tables();
+            store
+                .write(|txn| {
+                    t.log_index.raw().clear(&mut txn.txn).unwrap();
+                    for (i, log) in logs.iter().enumerate() {
+                        let key = TimeKey {
+                            at: log.received,
+                            seq: 0,
+                        };
+                        assert_eq!(i as u64, (key.at.0 - 1_800_000_000_000) / 10);
+                        for term in log.index_terms() {
+                            let k = index_key(&term_prefix(&term), &key);
+                            t.log_index.raw().put(&mut txn.txn, &k, &[]).unwrap();
+                        }
+                    }
+                    t.meta.put(
+                        txn,
+                        &SCHEMA_VERSION_KEY.to_string(),
+                        &super::super::MetaValue::U64(2),
+                    )
+                })
+                .unwrap();
+        }
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.log_index_postings().unwrap(), terms_per_line);
+        let entries = store.stats().entries;
+        let lists = entries.iter().find(|(name, _)| *name == "log_index").unwrap().1;
+        assert!(
+            lists < n,
+            "{lists} index entries for {n} lines: not posting lists"
+        );
+        // 10.9.0.7 is the source of lines 7, 207, 407, 607, 807.
+        let want: Vec<u64> = (0..5)
+            .rev()
+            .map(|k| 1_800_000_000_000 + (7 + 200 * k) * 10)
+            .collect();
+        let got: Vec<u64> = ip_hits(&store, "10.9.0.7").iter().map(|k| k.at.0).collect();
+        assert_eq!(got, want);
+    }
+
+    /// Pruning in batches that end inside a posting list trims that list, so every key left
+    /// in the index points at a stored line and the count stays exact.
+    #[test]
+    fn pruning_trims_the_list_it_ends_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut logs: Vec<StoredLog> = (0..600).map(line).collect();
+        store.append_logs(&mut logs).unwrap();
+        let per_line = logs[0].index_terms().len() as u64;
+        for (cut, batch) in [(1u64, 1usize), (130, 50), (301, 301), (599, 7)] {
+            let cutoff = Timestamp(1_800_000_000_000 + cut * 10);
+            store.prune_logs_before(cutoff, batch).unwrap();
+            let left = 600 - cut;
+            assert_eq!(store.logs_count().unwrap(), left);
+            assert_eq!(
+                store.log_index_postings().unwrap(),
+                left * per_line,
+                "after cut {cut}"
+            );
+        }
+        assert_eq!(ip_hits(&store, "10.9.0.199").len(), 1, "line 599 is still found");
+        assert!(ip_hits(&store, "10.9.0.198").is_empty());
     }
 }

@@ -19,7 +19,7 @@ use crate::model::{Role, Timestamp, User, BUILTIN_ROLES};
 /// A migration step from `from` to `from + 1`.
 type Step = fn(&mut WriteTxn<'_>, &Tables) -> Result<(), StoreError>;
 
-const STEPS: [(u32, Step); 1] = [(1, v1_to_v2)];
+const STEPS: [(u32, Step); 2] = [(1, v1_to_v2), (2, v2_to_v3)];
 
 /// Reads `meta.schema_version`; `None` if it was never written.
 pub(crate) fn schema_version(
@@ -185,6 +185,12 @@ fn v1_to_v2(txn: &mut WriteTxn<'_>, tables: &Tables) -> Result<(), StoreError> {
         users.put(txn, &key, &user)?;
     }
     Ok(())
+}
+
+/// v3: the log index holds posting lists (`[kind][term][first event key]` → event keys)
+/// instead of one empty-valued entry per term and event; rebuilt from the events.
+fn v2_to_v3(txn: &mut WriteTxn<'_>, tables: &Tables) -> Result<(), StoreError> {
+    super::logs::rebuild_log_index(txn, tables).map(|_| ())
 }
 
 /// The users in the committed v1 fixture: (username, role, password PHC string, created_at

@@ -40,7 +40,7 @@ pub use table::{Key, ReadTxn, Record, Table, TimeKey, Txn, WriteTxn};
 use error::is_map_resized;
 
 /// Current layout of the store. Opening an older store migrates it; a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Key in the `meta` table holding the schema version as [`MetaValue::U64`].
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";

@@ -30,12 +30,12 @@ impl Record for StoredLog {
     const VERSION: u8 = 1;
 }
 
-/// The value of a `log_index` entry: nothing (the key is the entry). Written raw as an
-/// empty value by `logs`, never through [`Table::put`].
+/// The value of a `log_index` entry: a posting list of event keys, written and read raw by
+/// `store::logs`, never through [`Table::put`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IndexMark;
+pub struct Postings;
 
-impl Record for IndexMark {
+impl Record for Postings {
     const VERSION: u8 = 1;
 }
 
@@ -113,8 +113,8 @@ pub struct Tables {
     pub traffic_hours: Table<TimeKey, TrafficSummary>,
     /// Received syslog lines by receive time.
     pub log_events: Table<TimeKey, StoredLog>,
-    /// `[kind][term][event key]` → empty; see `store::logs`.
-    pub log_index: Table<Vec<u8>, IndexMark>,
+    /// `[kind][term][first event key]` → event keys; see `store::logs`.
+    pub log_index: Table<Vec<u8>, Postings>,
 }
 
 impl Tables {

@@ -119,6 +119,14 @@ pub struct TimeKey {
     pub seq: u32,
 }
 
+impl TimeKey {
+    /// The last possible key.
+    pub const MAX: TimeKey = TimeKey {
+        at: Timestamp(u64::MAX),
+        seq: u32::MAX,
+    };
+}
+
 impl Key for TimeKey {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(12);
