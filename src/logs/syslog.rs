@@ -44,7 +44,7 @@ pub enum SyslogError {
 }
 
 /// Header fields borrowed from the (lossy-decoded) frame, before they are owned.
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Fields<'a> {
     version: Option<u32>,
     timestamp: Option<DateTime<FixedOffset>>,
@@ -162,6 +162,74 @@ fn looks_like_5424(rest: &str) -> bool {
 }
 
 fn parse_5424<'a>(rest: &'a str, ctx: &ParseContext) -> Fields<'a> {
+    let mut f = plain_5424(rest).unwrap_or_else(|| loose_5424(rest, ctx));
+    if let Some(m) = f.message.strip_prefix('\u{feff}') {
+        f.message = m;
+        f.bom = true;
+    }
+    f
+}
+
+/// The common RFC 5424 shape read by hand: VERSION, an RFC 3339 or nil TIMESTAMP, four
+/// printable-ASCII header fields, nil STRUCTURED-DATA, the message. For such a line it gives
+/// exactly what [`loose_5424`] gives (a test compares the two on every fixture and on
+/// variants of them) at a fraction of the cost; anything else is `None` and goes that way.
+fn plain_5424(rest: &str) -> Option<Fields<'_>> {
+    fn nil(v: &str) -> Option<&str> {
+        (v != "-").then_some(v)
+    }
+    // (As `syslog_loose`: the line is trimmed, fields are separated by spaces or tabs, `-`
+    // is nil, a lone `:` ends the header, a hostname ending in `:` is not a hostname, and a
+    // numeric PROCID is read as a number.)
+    let s = rest.trim();
+    let (version, s) = header_field(s)?;
+    if !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let version = version.parse().ok()?;
+    let (stamp, s) = s.split_once(' ')?;
+    let timestamp = match stamp {
+        "-" => None,
+        _ if stamp.starts_with('-') => return None,
+        _ => Some(DateTime::parse_from_rfc3339(stamp).ok()?),
+    };
+    let s = s.trim_start_matches([' ', '\t']);
+    let (hostname, s) = header_field(s)?;
+    if hostname.ends_with(':') {
+        return None;
+    }
+    let (app_name, s) = header_field(s)?;
+    let (procid, s) = header_field(s)?;
+    let (msgid, s) = header_field(s)?;
+    let message = s.strip_prefix('-')?.trim_start_matches([' ', '\t']);
+    Some(Fields {
+        version: Some(version),
+        timestamp,
+        hostname: nil(hostname),
+        app_name: nil(app_name),
+        procid: nil(procid).map(|p| match p.parse::<i32>() {
+            Ok(n) => Cow::Owned(n.to_string()),
+            Err(_) => Cow::Borrowed(p),
+        }),
+        msgid: nil(msgid),
+        message,
+        ..Fields::default()
+    })
+}
+
+/// A header field of printable ASCII other than a lone `:`, then at least one space or tab;
+/// the field and what follows the separator.
+fn header_field(s: &str) -> Option<(&str, &str)> {
+    let end = s.bytes().position(|b| !b.is_ascii_graphic())?;
+    let (field, tail) = s.split_at(end);
+    if field.is_empty() || field == ":" || !tail.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some((field, tail.trim_start_matches([' ', '\t'])))
+}
+
+/// RFC 5424 through `syslog_loose`, and [`lenient_5424`] where that fails.
+fn loose_5424<'a>(rest: &'a str, ctx: &ParseContext) -> Fields<'a> {
     let year = |_| 0;
     let parsed = syslog_loose::parse_message_with_year_exact_tz(
         rest,
@@ -169,7 +237,7 @@ fn parse_5424<'a>(rest: &'a str, ctx: &ParseContext) -> Fields<'a> {
         Some(ctx.default_offset),
         Variant::RFC5424,
     );
-    let mut f = match parsed {
+    match parsed {
         Ok(m) => {
             let version = match m.protocol {
                 syslog_loose::Protocol::RFC5424(v) => Some(v),
@@ -202,14 +270,8 @@ fn parse_5424<'a>(rest: &'a str, ctx: &ParseContext) -> Fields<'a> {
             }
         }
         Err(_) => lenient_5424(rest, ctx),
-    };
-    if let Some(m) = f.message.strip_prefix('\u{feff}') {
-        f.message = m;
-        f.bom = true;
     }
-    f
 }
-
 /// RFC 5424 unescaping of a PARAM-VALUE: `\"`, `\\` and `\]`; other backslashes are kept.
 fn unescape_sd(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
@@ -476,6 +538,104 @@ fn lossy_to_raw(frame: &[u8], lossy_pos: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-read RFC 5424 shape agrees with `syslog_loose` wherever it answers: on every
+    /// line of the shared fixtures (cases and malformed) and on variants of a plain line in
+    /// each field (separators, nil and odd values, timestamps, SD, message edges).
+    #[test]
+    fn plain_5424_gives_what_syslog_loose_gives() {
+        let ctx = ParseContext::with_year(2026);
+        let mut rests: Vec<String> = Vec::new();
+        for file in ["cases.jsonl", "malformed.jsonl"] {
+            let path = format!("../shared/testdata/syslog/{file}");
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            for line in text.lines() {
+                let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                let raw = match (row["raw"].as_str(), row["raw_b64"].as_str()) {
+                    (Some(r), _) => r.as_bytes().to_vec(),
+                    (None, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b).unwrap(),
+                    _ => continue,
+                };
+                let text = String::from_utf8_lossy(trim_trailer(&raw)).into_owned();
+                rests.push(split_leading_pri(&text).1.to_owned());
+                rests.push(text);
+            }
+        }
+        let base = [
+            "1",
+            "2026-11-23T10:00:00.123+01:00",
+            "gw.lan",
+            "sshd",
+            "4242",
+            "ID7",
+            "-",
+            "hello world",
+        ];
+        let variants: [&[&str]; 8] = [
+            &["1", "0", "12", "01", "1x", "+1", "", "<13>1"],
+            &[
+                "-",
+                "-x",
+                "2026-11-23T10:00:00Z",
+                "2026-11-23T10:00:00.123456789-05:30",
+                "2026-13-01T00:00:00Z",
+                "2026-11-23 10:00:00Z",
+                "2026-11-23T10:00:00",
+                "2026-11-23T10:00:60Z",
+                "	-",
+                "",
+            ],
+            &[
+                "-",
+                "host:",
+                ":",
+                "h:o:s:t",
+                "2001:db8::1",
+                "hôst",
+                "h\x01",
+                "",
+                "a	b",
+            ],
+            &["-", "app:", ":", "app[1]", "", "ap p"],
+            &["-", "0123", "+5", "-5", "2147483648", "abc", "12ab", "0", ":"],
+            &["-", "ID:", ":", "", "é"],
+            &["-", "--", "-x", "[a b=\"c\"]", "[a]", "- ", "-\t", "", "[x"],
+            &["", " trailing  ", "\u{feff}bom", "é", "\t", "a\tb", " lead", ":"],
+        ];
+        let join = |f: &[&str]| {
+            let head = f[..7].join(" ");
+            if f[7].is_empty() {
+                head
+            } else {
+                format!("{head} {}", f[7])
+            }
+        };
+        rests.push(join(&base));
+        for (place, values) in variants.iter().enumerate() {
+            for v in *values {
+                let mut f = base;
+                f[place] = v;
+                rests.push(join(&f));
+                // Also with tabs and double spaces between the header fields.
+                rests.push(join(&f).replacen(' ', "\t", 3));
+                rests.push(join(&f).replacen(' ', "  ", 5));
+            }
+        }
+        let mut answered = 0;
+        for rest in &rests {
+            let Some(fast) = plain_5424(rest) else { continue };
+            answered += 1;
+            let loose = loose_5424(rest, &ctx);
+            assert_eq!(fast, loose, "{rest:?}");
+            let offset = |f: &Fields| f.timestamp.map(|t| t.offset().local_minus_utc());
+            assert_eq!(offset(&fast), offset(&loose), "{rest:?}");
+        }
+        assert!(
+            answered >= 40,
+            "the plain path answered only {answered} of {} lines",
+            rests.len()
+        );
+    }
 
     fn p(line: &str) -> SyslogHeader {
         parse_header(
