@@ -236,7 +236,9 @@ build_target() {
         *) die "unknown target $t (known: $ALL_TARGETS)" ;;
     esac
     cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
-    case $t in mips*) rflags="$rflags -C target-feature=+crt-static" ;; esac # mips musl defaults to dynamic
+    # mips musl defaults to dynamic linking. The binary is fully static, so MIPS code needs no
+    # PIC: with it every call and global access goes through the GOT.
+    case $t in mips*) rflags="$rflags -C target-feature=+crt-static -C relocation-model=static" ;; esac
 
     local tdir="$OUT/$tc"
 
