@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Static cross builds of gatewatch for routers, on a plain Debian 12 machine (no docker).
 #
-#   packaging/build.sh all                          the six binaries, then the .ipk and .pkg files
+#   packaging/build.sh all                          the six binaries, then the .ipk, .deb and .pkg files
 #   packaging/build.sh x86_64-unknown-linux-musl    one target (several may be listed; short
 #                                                   names: x86_64 aarch64 armv7 mipsel mips freebsd)
-#   packaging/build.sh packages                     only the .ipk/.pkg from binaries built before
+#   packaging/build.sh packages                     only the .ipk/.deb/.pkg from binaries built before
 #
 # Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
 # mipsel-unknown-linux-musl, mips-unknown-linux-musl (static; mips* soft-float mips32r2) and
@@ -302,9 +302,10 @@ summary() {
 }
 
 packages() {
-    log "OpenWrt .ipk and FreeBSD .pkg"
+    log "OpenWrt .ipk, Debian .deb and FreeBSD .pkg"
     mkdir -p "$DIST/packages"
     "$ROOT/packaging/openwrt/make-ipk.sh" "$DIST" "$DIST/packages"
+    "$ROOT/packaging/systemd/make-deb.sh" "$DIST" "$DIST/packages"
     if [ -f "$DIST/x86_64-unknown-freebsd/gatewatch" ]; then
         "$ROOT/packaging/pfsense/make-pkg.sh" "$DIST/x86_64-unknown-freebsd/gatewatch" "$DIST/packages"
     fi

@@ -1,7 +1,8 @@
 //! Packaging checks: `systemd-analyze verify` accepts the systemd unit and its
 //! `systemd-analyze security` exposure stays low; shellcheck accepts every shell script
 //! under packaging/; the OpenWrt UCI defaults map to real config keys that validate; the
-//! .ipk files (make-ipk.sh) and FreeBSD .pkg files (make-pkg.sh) are unpacked and their
+//! .ipk files (make-ipk.sh), Debian .deb files (make-deb.sh, read with dpkg-deb) and FreeBSD
+//! .pkg files (make-pkg.sh) are unpacked and their
 //! control fields, manifests, checksums and modes checked; the cross-built binaries
 //! (packaging/build.sh) pass packaging/smoke.sh when they exist.
 //! Needs systemd-analyze and shellcheck (apt: systemd, shellcheck): CI installs them and
@@ -426,6 +427,110 @@ fn openwrt_ipks_have_the_opkg_layout_fields_and_modes() {
         sdk.contains(&format!("PKG_VERSION:={}\n", env!("CARGO_PKG_VERSION"))),
         "the SDK Makefile's PKG_VERSION follows Cargo.toml"
     );
+}
+
+/// The .deb files make-deb.sh assembles, read back with dpkg-deb itself: one per Debian
+/// architecture, the control fields, the files with their modes and owners, the unit pointed
+/// at /usr/bin, and maintainer scripts that pass shellcheck. Cross binaries when built, else
+/// stand-in bytes (as for the .ipk test).
+#[test]
+fn debian_debs_have_the_dpkg_fields_files_and_scripts() {
+    if !have("dpkg-deb") {
+        return;
+    }
+    let have_shellcheck = have("shellcheck");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("dist");
+    let mut expected = Vec::new();
+    for (target, arch) in [
+        ("x86_64-unknown-linux-musl", "amd64"),
+        ("aarch64-unknown-linux-musl", "arm64"),
+        ("armv7-unknown-linux-musleabihf", "armhf"),
+    ] {
+        let built = dist().join(target).join("gatewatch");
+        let bytes = if built.exists() {
+            std::fs::read(&built).unwrap()
+        } else {
+            format!("stand-in for {target}").repeat(1000).into_bytes()
+        };
+        std::fs::create_dir_all(input.join(target)).unwrap();
+        std::fs::write(input.join(target).join("gatewatch"), &bytes).unwrap();
+        expected.push((arch, bytes));
+    }
+    let out_dir = tmp.path().join("out");
+    let out = Command::new(repo().join("packaging/systemd/make-deb.sh"))
+        .arg(&input)
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-deb.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), expected.len());
+
+    let dpkg_deb = |args: &[&str], deb: &Path| {
+        let out = Command::new("dpkg-deb").args(args).arg(deb).output().unwrap();
+        assert!(
+            out.status.success(),
+            "dpkg-deb {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let version = format!("{}-1", env!("CARGO_PKG_VERSION"));
+    let unit = std::fs::read_to_string(repo().join("packaging/systemd/gatewatch.service")).unwrap();
+    for (arch, binary) in &expected {
+        let deb = out_dir.join(format!("gatewatch_{version}_{arch}.deb"));
+        let fields = String::from_utf8(dpkg_deb(&["-f"], &deb)).unwrap();
+        let field = |k: &str| {
+            fields
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}: ")).map(str::to_string))
+        };
+        assert_eq!(field("Package").as_deref(), Some("gatewatch"));
+        assert_eq!(field("Version").as_deref(), Some(version.as_str()));
+        assert_eq!(field("Architecture").as_deref(), Some(*arch));
+        // Static binary: libpcap is inside; only useradd (passwd) is needed, by postinst.
+        assert_eq!(field("Depends").as_deref(), Some("passwd"));
+
+        let data = tar_entries(&dpkg_deb(&["--fsys-tarfile"], &deb));
+        let packaged_unit = unit.replace("/usr/local/", "/usr/");
+        for (name, mode, content) in [
+            ("./usr/bin/gatewatch", 0o755, binary.as_slice()),
+            (
+                "./lib/systemd/system/gatewatch.service",
+                0o644,
+                packaged_unit.as_bytes(),
+            ),
+        ] {
+            let e = find(&data, name);
+            assert_eq!(e.mode, mode, "{arch} {name} mode {:o}", e.mode);
+            assert!(e.data == content, "{arch} {name} content");
+        }
+        assert!(packaged_unit.contains("ExecStart=/usr/bin/gatewatch serve"));
+        find(&data, "./usr/share/doc/gatewatch/copyright");
+        let control = tar_entries(&dpkg_deb(&["--ctrl-tarfile"], &deb));
+        for e in control.iter().chain(&data) {
+            assert_eq!((e.uid, e.gid), (0, 0), "{} owned by root", e.name);
+        }
+        for script in ["./postinst", "./prerm", "./postrm"] {
+            let e = find(&control, script);
+            assert_eq!(e.mode, 0o755, "{script}");
+            if have_shellcheck {
+                shellcheck_text(script, &e.data);
+            }
+        }
+        let postinst = String::from_utf8_lossy(&find(&control, "./postinst").data).into_owned();
+        for needle in [
+            "useradd --system",
+            "/var/lib/gatewatch",
+            "systemctl enable gatewatch.service",
+        ] {
+            assert!(postinst.contains(needle), "postinst lacks {needle}");
+        }
+    }
 }
 
 /// A cross-built binary's ELF header names the machine its packages claim: class, byte
