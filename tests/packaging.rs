@@ -316,6 +316,20 @@ fn shellcheck_text(what: &str, text: &[u8]) {
     );
 }
 
+/// Runs a package assembler (`SCRIPT DIST_DIR OUT_DIR`), failing with its stderr.
+fn run_packager(script: &str, input: &Path, out_dir: &Path) {
+    let out = Command::new(repo().join(script))
+        .arg(input)
+        .arg(out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The .ipk files make-ipk.sh assembles are what opkg reads: an ar archive of debian-binary,
 /// control.tar.gz and data.tar.gz, with the control fields, conffiles, maintainer scripts and
 /// file modes an OpenWrt package needs, one per OpenWrt architecture name. Uses the cross
@@ -348,16 +362,7 @@ fn openwrt_ipks_have_the_opkg_layout_fields_and_modes() {
         }
     }
     let out_dir = tmp.path().join("out");
-    let out = Command::new(repo().join("packaging/openwrt/make-ipk.sh"))
-        .arg(&input)
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-ipk.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_packager("packaging/openwrt/make-ipk.sh", &input, &out_dir);
     let made = std::fs::read_dir(&out_dir).unwrap().count();
     assert_eq!(made, expected.len(), "one .ipk per architecture name");
 
@@ -458,16 +463,7 @@ fn debian_debs_have_the_dpkg_fields_files_and_scripts() {
         expected.push((arch, bytes));
     }
     let out_dir = tmp.path().join("out");
-    let out = Command::new(repo().join("packaging/systemd/make-deb.sh"))
-        .arg(&input)
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-deb.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_packager("packaging/systemd/make-deb.sh", &input, &out_dir);
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), expected.len());
 
     let dpkg_deb = |args: &[&str], deb: &Path| {
