@@ -224,7 +224,7 @@ build_target() {
     # std linked by musl-gcc 9.55 MB, rebuilt std linked by zig 7.44 MB (.eh_frame and its
     # header -1.08 MB, .rela.dyn -0.48 MB, the rest std's optimize_for_size code).
     local buildstd="-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size"
-    local rflags="-C force-unwind-tables=no -C link-self-contained=no"
+    local rflags="-C force-unwind-tables=no"
     up=$(echo "$t" | tr 'a-z-' 'A-Z_')
     case $t in
         x86_64-unknown-linux-musl) zt=x86_64-linux-musl pcapt=linux ;;
@@ -236,6 +236,8 @@ build_target() {
         *) die "unknown target $t (known: $ALL_TARGETS)" ;;
     esac
     cc="zig cc -target $zt" ar="zig ar" ranlib="zig ranlib"
+    # musl targets: zig's crt objects, not rustc's (the option exists only for musl and windows).
+    case $t in *-musl*) rflags="$rflags -C link-self-contained=no" ;; esac
     # mips musl defaults to dynamic linking. The binary is fully static, so MIPS code needs no
     # PIC: with it every call and global access goes through the GOT.
     case $t in mips*) rflags="$rflags -C target-feature=+crt-static -C relocation-model=static" ;; esac

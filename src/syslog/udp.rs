@@ -81,17 +81,21 @@ fn recv_one(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Datagram> {
         let from = socket2::SockAddr::new(addr, msg.msg_namelen)
             .as_socket()
             .map(|a| a.ip());
-        let mut overflows = None;
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
+        let overflows = {
+            let mut found = None;
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
                 if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SO_RXQ_OVFL {
-                    overflows = Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()));
+                    found = Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()));
                 }
                 cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
             }
-        }
+            found
+        };
+        // No SO_RXQ_OVFL elsewhere (FreeBSD): losses are not counted per datagram.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let overflows = None;
         Ok(Datagram {
             len: n as usize,
             truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
