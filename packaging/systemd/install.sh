@@ -24,6 +24,7 @@ uninstall() {
         systemctl disable --now gatewatch.service 2>/dev/null || true
     fi
     rm -f "$UNIT_DST" "$BIN_DST"
+    rm -rf /usr/local/share/doc/gatewatch
     have_systemd && systemctl daemon-reload
     if [ "${1:-}" = purge ]; then
         rm -rf "$DATA_DIR" "$CONF_DIR"
@@ -72,6 +73,10 @@ if [ ! -f "$CONF_DIR/gatewatch.toml" ]; then
 fi
 install -d -m 0700 -o gatewatch -g gatewatch "$DATA_DIR"
 install -m 0644 "$HERE/gatewatch.service" "$UNIT_DST"
+# The unit's Documentation= (systemctl help gatewatch) points here.
+if [ -f "$HERE/../../README.md" ]; then
+    install -D -m 0644 "$HERE/../../README.md" /usr/local/share/doc/gatewatch/README.md
+fi
 
 if [ -n "${ADMIN_PASSWORD:-}" ]; then
     if ! su -s /bin/sh gatewatch -c "$BIN_DST user list" | grep -q '^admin '; then
